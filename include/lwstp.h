@@ -1,0 +1,203 @@
+/*
+ * lws-threadpool - the lws_threadpool_* API for the stock, distro-built
+ * libwebsockets, plus the few additions that API cannot express.
+ *
+ * Include this instead of (or after) <libwebsockets.h>.  The upstream API
+ * (struct lws_threadpool, lws_threadpool_create(), ...) is declared by lws's
+ * own <libwebsockets/lws-threadpool.h>; this library provides its symbols.
+ * Everything declared here is this project's own and prefixed lwstp_.
+ *
+ * Threads: every function here and in lws-threadpool.h is called on an lws
+ * service thread (the one that owns the wsi involved), except the task
+ * function itself, which runs on a pool worker and must not call lws.
+ */
+
+#ifndef LWSTP_H
+#define LWSTP_H
+
+#include <libwebsockets.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Default time a task may wait in LWS_TP_RETURN_SYNC for
+ * lws_threadpool_task_sync() before it is told to stop. */
+#define LWSTP_DEFAULT_SYNC_TIMEOUT_MS	30000
+/** Largest pool accepted by lws_threadpool_create() / lwstp_create(). */
+#define LWSTP_MAX_THREADS		256
+/** Largest max_queue_depth accepted. */
+#define LWSTP_MAX_QUEUE_DEPTH		(1 << 24)
+
+/** Reasons an operation failed; lwstp_strerror() names them. */
+enum lwstp_error {
+	LWSTP_OK		=  0,
+	LWSTP_E_INVAL		= -1, /**< bad argument (NULL, out of range) */
+	LWSTP_E_QUEUE_FULL	= -2, /**< max_queue_depth tasks already wait */
+	LWSTP_E_SHUTTING_DOWN	= -3, /**< lws_threadpool_finish() was called */
+	LWSTP_E_NOMEM		= -4, /**< out of memory */
+	LWSTP_E_NO_INTEGRATION	= -5, /**< the wsi's vhost lacks the lwstp hook
+				       *  in protocols[0] (see lwstp_hook()) */
+};
+
+/** struct lwstp_create_args - everything lws_threadpool_create_args has,
+ * and more.  Zero everything you do not set. */
+struct lwstp_create_args {
+	int threads;		/**< worker threads, 1 .. LWSTP_MAX_THREADS */
+	int max_queue_depth;	/**< tasks allowed to wait for a free worker,
+				 * 0 .. LWSTP_MAX_QUEUE_DEPTH; 0 means a task is
+				 * accepted only if a worker is idle */
+	unsigned int sync_timeout_ms; /**< how long a task may wait in SYNC
+				 * for lws_threadpool_task_sync() before it is
+				 * told to STOP; 0 = LWSTP_DEFAULT_SYNC_TIMEOUT_MS */
+	int worker_nice;	/**< nice value added for the workers (0 keeps
+				 * the creator's; 1..19 lowers their priority so
+				 * that the service thread wins the CPU) */
+};
+
+/**
+ * lwstp_create() - lws_threadpool_create() with extra options
+ *
+ * \param context: the lws_context whose wsis the tasks will be bound to
+ * \param args: the options; invalid values fail with an lwsl_err line
+ * \param format: printf-style name of the pool (used in every log line)
+ *
+ * Returns the pool, or NULL (and a logged reason) on bad arguments or when
+ * a resource (memory, thread, mutex) could not be had; a half-created pool
+ * is undone before returning NULL.
+ */
+LWS_VISIBLE LWS_EXTERN struct lws_threadpool *
+lwstp_create(struct lws_context *context, const struct lwstp_create_args *args,
+	     const char *format, ...) LWS_FORMAT(3);
+
+/**
+ * lwstp_enqueue() - lws_threadpool_enqueue() that says why it failed
+ *
+ * \param tp: the pool
+ * \param args: the task, as for lws_threadpool_enqueue()
+ * \param ptask: receives the task handle on success (may be NULL)
+ * \param format: printf-style task name (kept up to 31 chars)
+ *
+ * Returns LWSTP_OK or a negative enum lwstp_error.  On failure nothing was
+ * queued, cleanup is NOT called and args->user still belongs to the caller.
+ */
+LWS_VISIBLE LWS_EXTERN int
+lwstp_enqueue(struct lws_threadpool *tp,
+	      const struct lws_threadpool_task_args *args,
+	      struct lws_threadpool_task **ptask, const char *format, ...)
+	      LWS_FORMAT(4);
+
+/** lwstp_strerror() - a short English text for an enum lwstp_error */
+LWS_VISIBLE LWS_EXTERN const char *
+lwstp_strerror(int err);
+
+/**
+ * lwstp_hook() - the service-thread integration; call it from protocols[0]
+ *
+ * The distro lws has no threadpool hooks, so the library learns of
+ * worker wake-ups (LWS_CALLBACK_EVENT_WAIT_CANCELLED), of connections being
+ * freed (LWS_CALLBACK_WSI_DESTROY, only delivered to a vhost's protocols[0])
+ * and of which vhosts are integrated (LWS_CALLBACK_PROTOCOL_INIT / _DESTROY)
+ * through this function.  If protocols[0] of your vhost has its own
+ * callback, call this first thing in it with the same arguments and carry
+ * on with your own handling.  Always returns 0.
+ *
+ * It must be protocols[0]: enqueueing a task for a wsi whose vhost never
+ * passed LWS_CALLBACK_PROTOCOL_INIT through this hook fails with
+ * LWSTP_E_NO_INTEGRATION.
+ */
+LWS_VISIBLE LWS_EXTERN int
+lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	   void *in, size_t len);
+
+/**
+ * lwstp_callback_http_dummy() - drop-in for lws_callback_http_dummy
+ *
+ * lwstp_hook() followed by lws_callback_http_dummy().  Put it in
+ * protocols[0] where you had lws_callback_http_dummy: that one line is the
+ * whole integration for that vhost.
+ */
+LWS_VISIBLE LWS_EXTERN int
+lwstp_callback_http_dummy(struct lws *wsi, enum lws_callback_reasons reason,
+			  void *user, void *in, size_t len);
+
+/** Number of log2 latency buckets in struct lwstp_stats. Bucket 0 counts
+ * values < 2 us, bucket i (i >= 1) values in [2^i, 2^(i+1)) us, the last
+ * bucket everything above. */
+#define LWSTP_HIST_BUCKETS 32
+
+/** struct lwstp_stats - a consistent snapshot of one pool */
+struct lwstp_stats {
+	/* gauges, now */
+	int threads;		/**< workers running */
+	int idle;		/**< workers waiting for a task */
+	int queued;		/**< tasks waiting for a worker */
+	int running;		/**< tasks on a worker (RUNNING, SYNCING or
+				 *   STOPPING) */
+	int syncing;		/**< of those, waiting in SYNC */
+	int done_waiting;	/**< finished tasks not yet reaped */
+
+	/* counters since creation */
+	uint64_t enqueued;	/**< tasks accepted */
+	uint64_t rejected_full;	/**< refused: queue full */
+	uint64_t rejected_shutdown; /**< refused: pool finishing */
+	uint64_t finished;	/**< tasks that ended FINISHED */
+	uint64_t stopped;	/**< tasks that ended STOPPED */
+	uint64_t syncs;		/**< LWS_TP_RETURN_SYNC waits */
+	uint64_t sync_timeouts;	/**< SYNC waits ended by sync_timeout_ms */
+	uint64_t detached;	/**< tasks that lost their wsi before the end */
+	uint64_t reaped;	/**< tasks freed (cleanup called) */
+
+	/* latency histograms (see LWSTP_HIST_BUCKETS), in microseconds */
+	uint64_t queue_wait_us[LWSTP_HIST_BUCKETS]; /**< enqueue to start */
+	uint64_t run_us[LWSTP_HIST_BUCKETS];	/**< start to end, on a worker */
+	uint64_t sync_wait_us[LWSTP_HIST_BUCKETS]; /**< SYNC to resume */
+};
+
+/**
+ * lwstp_get_stats() - snapshot a pool's gauges and counters
+ *
+ * \param tp: the pool
+ * \param st: filled in under the pool lock
+ *
+ * Returns LWSTP_OK or LWSTP_E_INVAL.
+ */
+LWS_VISIBLE LWS_EXTERN int
+lwstp_get_stats(struct lws_threadpool *tp, struct lwstp_stats *st);
+
+/**
+ * lwstp_hist_percentile() - approximate percentile of a stats histogram
+ *
+ * \param hist: one of the LWSTP_HIST_BUCKETS arrays of struct lwstp_stats
+ * \param pct: 0 .. 100
+ *
+ * Returns the upper bound in microseconds of the bucket holding the
+ * percentile (so within a factor of 2), or 0 if the histogram is empty.
+ */
+LWS_VISIBLE LWS_EXTERN uint64_t
+lwstp_hist_percentile(const uint64_t *hist, double pct);
+
+/**
+ * lwstp_task_name() - the name given to lws_threadpool_enqueue()
+ *
+ * For logs.  Valid as long as the task handle is.
+ */
+LWS_VISIBLE LWS_EXTERN const char *
+lwstp_task_name(const struct lws_threadpool_task *task);
+
+/**
+ * lws_threadpool_diagnose() - log each pool's state and check its counts
+ *
+ * Declared by lws 4.3 and later; declared here for 4.1.  Like
+ * lws_threadpool_dump(), and it also cross-checks the list lengths against
+ * the counters, logging an lwsl_err on any mismatch.
+ */
+LWS_VISIBLE LWS_EXTERN void
+lws_threadpool_diagnose(struct lws_threadpool *tp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

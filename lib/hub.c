@@ -1,0 +1,350 @@
+/*
+ * lws-threadpool: the service-thread side.
+ *
+ * One hub per lws_context.  It maps each wsi that has tasks to its conn (its
+ * task list), remembers which vhosts route their protocols[0] callbacks
+ * through lwstp_hook(), and keeps one ready list per service thread: conns
+ * whose wsi must get a writable callback because one of its tasks SYNCed or
+ * ended.
+ *
+ * Wake-ups are merged: a worker adds a conn to the ready list only if it is
+ * not on it already, and calls lws_cancel_service() only when the list goes
+ * from empty to non-empty.  On LWS_CALLBACK_EVENT_WAIT_CANCELLED the service
+ * thread empties the list, calling lws_callback_on_writable() once per conn.
+ *
+ * Lock order and lifetimes: see private.h.
+ */
+
+#include "private.h"
+
+#include <string.h>
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static lws_dll2_owner_t registry;	/* struct lwstp_hub (registry_lock) */
+
+static struct lwstp_hub *
+__hub_find(struct lws_context *cx)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, registry.head) {
+		struct lwstp_hub *hub = lws_container_of(d, struct lwstp_hub,
+							 link);
+		if (hub->cx == cx)
+			return hub;
+	} lws_end_foreach_dll(d);
+
+	return NULL;
+}
+
+struct lwstp_hub *
+lwstp_hub_find(struct lws_context *cx)
+{
+	struct lwstp_hub *hub;
+
+	lwstp_lock(&registry_lock);
+	hub = __hub_find(cx);
+	lwstp_unlock(&registry_lock);
+
+	return hub;
+}
+
+static struct lwstp_hub *
+hub_create(struct lws_context *cx)
+{
+	struct lwstp_hub *hub = calloc(1, sizeof(*hub));
+	int n, r;
+
+	if (!hub) {
+		lwsl_err("lwstp: out of memory for the context's hub\n");
+		return NULL;
+	}
+
+	hub->cx = cx;
+	r = pthread_mutex_init(&hub->lock, NULL);
+	if (r) {
+		lwsl_err("lwstp: hub mutex init failed: %d\n", r);
+		free(hub);
+		return NULL;
+	}
+	for (n = 0; n < LWS_MAX_SMP; n++) {
+		r = pthread_mutex_init(&hub->pt[n].lock, NULL);
+		if (r) {
+			lwsl_err("lwstp: hub pt mutex init failed: %d\n", r);
+			while (n--)
+				pthread_mutex_destroy(&hub->pt[n].lock);
+			pthread_mutex_destroy(&hub->lock);
+			free(hub);
+			return NULL;
+		}
+	}
+
+	return hub;
+}
+
+/* Find or create the context's hub and take a reference on it */
+struct lwstp_hub *
+lwstp_hub_ref(struct lws_context *cx)
+{
+	struct lwstp_hub *hub;
+
+	lwstp_lock(&registry_lock);
+	hub = __hub_find(cx);
+	if (!hub) {
+		hub = hub_create(cx);
+		if (hub)
+			lws_dll2_add_tail(&hub->link, &registry);
+	}
+	if (hub)
+		hub->refs++;
+	lwstp_unlock(&registry_lock);
+
+	return hub;
+}
+
+void
+lwstp_hub_unref(struct lwstp_hub *hub)
+{
+	int n;
+
+	lwstp_lock(&registry_lock);
+	if (--hub->refs) {
+		lwstp_unlock(&registry_lock);
+		return;
+	}
+	lws_dll2_remove(&hub->link);
+	lwstp_unlock(&registry_lock);
+
+	/* no pool and no vhost left, so no task and no conn either */
+	if (hub->conns || hub->vhosts)
+		lwsl_err("lwstp: hub freed with conns or vhosts left\n");
+
+	for (n = 0; n < LWS_MAX_SMP; n++)
+		pthread_mutex_destroy(&hub->pt[n].lock);
+	pthread_mutex_destroy(&hub->lock);
+	free(hub);
+}
+
+int
+__lwstp_hub_vhost_integrated(struct lwstp_hub *hub, struct lws_vhost *vh)
+{
+	struct lwstp_vh *v;
+
+	HASH_FIND_PTR(hub->vhosts, &vh, v);
+
+	return !!v;
+}
+
+struct lwstp_conn *
+__lwstp_conn_find(struct lwstp_hub *hub, struct lws *wsi)
+{
+	struct lwstp_conn *conn;
+
+	HASH_FIND_PTR(hub->conns, &wsi, conn);
+
+	return conn;
+}
+
+/* find, or create, the conn of a wsi; hub->lock held */
+struct lwstp_conn *
+__lwstp_conn_get(struct lwstp_hub *hub, struct lws *wsi)
+{
+	struct lwstp_conn *conn = __lwstp_conn_find(hub, wsi);
+
+	if (conn)
+		return conn;
+
+	conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return NULL;
+
+	conn->wsi = wsi;
+	conn->tsi = lws_wsi_tsi(wsi);
+	if (conn->tsi < 0 || conn->tsi >= LWS_MAX_SMP)
+		conn->tsi = 0;
+	HASH_ADD_PTR(hub->conns, wsi, conn);
+
+	return conn;
+}
+
+/* free the conn if nothing uses it any more; hub->lock held */
+void
+__lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn)
+{
+	struct lwstp_pt *pt = &hub->pt[conn->tsi];
+
+	if (conn->tasks.count || conn->iters)
+		return;
+
+	lwstp_lock(&pt->lock);
+	lws_dll2_remove(&conn->ready_link);
+	lwstp_unlock(&pt->lock);
+
+	HASH_DEL(hub->conns, conn);
+	free(conn);
+}
+
+/*
+ * Ask for a writable callback on the conn's wsi.  Called by workers with
+ * tp->lock held (which keeps conn alive).  Returns 1 if the caller must wake
+ * the service thread with lws_cancel_service(): the ready list was empty.
+ */
+int
+__lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn)
+{
+	struct lwstp_pt *pt = &hub->pt[conn->tsi];
+	int kick = 0;
+
+	lwstp_lock(&pt->lock);
+	if (lws_dll2_is_detached(&conn->ready_link)) {
+		kick = !pt->ready.count;
+		lws_dll2_add_tail(&conn->ready_link, &pt->ready);
+	}
+	lwstp_unlock(&pt->lock);
+
+	return kick;
+}
+
+/*
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED: empty this service thread's ready list.
+ * lws_callback_on_writable() is called without pt->lock (it may call back
+ * into user code for foreign loops), in batches taken under the lock.  Any
+ * conn a worker adds meanwhile is taken by a later batch of this same loop.
+ */
+static void
+hub_dispatch(struct lwstp_hub *hub, int tsi)
+{
+	struct lwstp_pt *pt = &hub->pt[tsi];
+	struct lws *batch[64];
+	int n, i;
+
+	do {
+		n = 0;
+		lwstp_lock(&pt->lock);
+		while (pt->ready.head && n < (int)LWS_ARRAY_SIZE(batch)) {
+			struct lwstp_conn *conn = lws_container_of(
+				pt->ready.head, struct lwstp_conn, ready_link);
+
+			batch[n++] = conn->wsi;
+			lws_dll2_remove(&conn->ready_link);
+		}
+		lwstp_unlock(&pt->lock);
+
+		/*
+		 * The wsis are alive: only this thread frees them, and a wsi
+		 * being freed (WSI_DESTROY) takes its conn off the list first.
+		 */
+		for (i = 0; i < n; i++)
+			lws_callback_on_writable(batch[i]);
+	} while (n == (int)LWS_ARRAY_SIZE(batch));
+}
+
+static void
+hook_vhost_init(struct lws *wsi)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct lwstp_hub *hub;
+	struct lwstp_vh *v;
+	int added = 0;
+
+	hub = lwstp_hub_ref(lws_get_context(wsi));
+	if (!hub)
+		return;
+
+	lwstp_lock(&hub->lock);
+	HASH_FIND_PTR(hub->vhosts, &vh, v);
+	if (!v) {
+		v = calloc(1, sizeof(*v));
+		if (v) {
+			v->vh = vh;
+			HASH_ADD_PTR(hub->vhosts, vh, v);
+			added = 1;
+		}
+	}
+	lwstp_unlock(&hub->lock);
+
+	if (!v)
+		lwsl_err("lwstp: vhost %s: out of memory registering it\n",
+			 lws_get_vhost_name(vh));
+	if (!added) {
+		/* failed, or a second PROTOCOL_INIT: the vhost holds one ref */
+		lwstp_hub_unref(hub);
+		return;
+	}
+
+	lwsl_info("lwstp: vhost %s integrated\n", lws_get_vhost_name(vh));
+}
+
+static void
+hook_vhost_destroy(struct lws *wsi)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct lwstp_hub *hub = lwstp_hub_find(lws_get_context(wsi));
+	struct lwstp_vh *v = NULL;
+
+	if (!hub)
+		return;
+
+	lwstp_lock(&hub->lock);
+	HASH_FIND_PTR(hub->vhosts, &vh, v);
+	if (v)
+		HASH_DEL(hub->vhosts, v);
+	lwstp_unlock(&hub->lock);
+
+	if (!v)
+		return;
+
+	free(v);
+	lwstp_hub_unref(hub);
+}
+
+int
+lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	   void *in, size_t len)
+{
+	struct lwstp_hub *hub;
+
+	(void)user;
+	(void)in;
+	(void)len;
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		hook_vhost_init(wsi);
+		break;
+
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		hook_vhost_destroy(wsi);
+		break;
+
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		/* broadcast to every protocol of every vhost: the first call
+		 * empties the list, the others find it empty */
+		hub = lwstp_hub_find(lws_get_context(wsi));
+		if (hub) {
+			int tsi = lws_wsi_tsi(wsi);
+
+			hub_dispatch(hub, tsi >= 0 && tsi < LWS_MAX_SMP ?
+					  tsi : 0);
+		}
+		break;
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		hub = lwstp_hub_find(lws_get_context(wsi));
+		if (hub)
+			lwstp_detach_wsi(hub, wsi);
+		break;
+
+	default:
+		break;
+	}
+
+	return 0;
+}
+
+int
+lwstp_callback_http_dummy(struct lws *wsi, enum lws_callback_reasons reason,
+			  void *user, void *in, size_t len)
+{
+	lwstp_hook(wsi, reason, user, in, len);
+
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}

@@ -1,0 +1,664 @@
+/*
+ * lws-threadpool: pools and their worker threads.
+ *
+ * A worker takes the oldest pending task, runs its function until it returns
+ * FINISHED or STOPPED, and then either puts it on the done list and asks for
+ * a writable callback on its wsi (attached task: the service thread reaps it
+ * with lws_threadpool_task_status()), or frees it itself (detached task).
+ *
+ * SYNC: the worker marks the task SYNCING, asks for a writable callback and
+ * waits on its own condition variable, under tp->lock, until the service
+ * thread's lws_threadpool_task_sync() (or a stop request, or the sync
+ * timeout) changes the task's status.  Signaller and waiter use the same
+ * mutex and the waiter re-checks the status in a loop, so an acknowledgement
+ * can not be lost.
+ *
+ * Lock order and lifetimes: see private.h.
+ */
+
+#include "private.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char * const status_names[] = {
+	"QUEUED", "RUNNING", "SYNCING", "STOPPING", "FINISHED", "STOPPED"
+};
+
+const char *
+lwstp_status_name(int status)
+{
+	if (status < 0 || status >= (int)LWS_ARRAY_SIZE(status_names))
+		return "INVALID";
+
+	return status_names[status];
+}
+
+void
+__lwstp_hist_add(uint64_t *hist, lws_usec_t us)
+{
+	int b = 0;
+
+	while (us >= 2 && b < LWSTP_HIST_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	hist[b]++;
+}
+
+uint64_t
+lwstp_hist_percentile(const uint64_t *hist, double pct)
+{
+	uint64_t total = 0, want, acc = 0;
+	int b;
+
+	if (!hist)
+		return 0;
+	for (b = 0; b < LWSTP_HIST_BUCKETS; b++)
+		total += hist[b];
+	if (!total)
+		return 0;
+	if (pct < 0)
+		pct = 0;
+	if (pct > 100)
+		pct = 100;
+	want = (uint64_t)((double)total * pct / 100.0 + 0.5);
+	if (!want)
+		want = 1;
+	for (b = 0; b < LWSTP_HIST_BUCKETS; b++) {
+		acc += hist[b];
+		if (acc >= want)
+			break;
+	}
+
+	return (uint64_t)2 << b;
+}
+
+/*
+ * Ask a task that is on a worker to stop; tp->lock held.  A task waiting in
+ * SYNC is woken.  Queued and done tasks are the callers' business.
+ */
+void
+__lwstp_request_stop(struct lws_threadpool_task *task)
+{
+	switch (task->status) {
+	case LWS_TP_STATUS_SYNCING:
+		task->status = LWS_TP_STATUS_STOPPING;
+		pthread_cond_signal(&task->worker->wake);
+		break;
+	case LWS_TP_STATUS_RUNNING:
+		task->status = LWS_TP_STATUS_STOPPING;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+deadline_after_ms(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * The task returned SYNC and is attached: wait for the service thread.
+ * tp->lock held; released while waiting.
+ */
+static void
+__worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
+{
+	struct lws_threadpool *tp = w->tp;
+	struct timespec deadline;
+	lws_usec_t t0 = lws_now_usecs();
+	int r;
+
+	task->status = LWS_TP_STATUS_SYNCING;
+	tp->syncing++;
+	tp->st.syncs++;
+
+	if (__lwstp_conn_mark_ready(tp->hub, task->conn))
+		lws_cancel_service(tp->cx);
+
+	deadline_after_ms(&deadline, tp->sync_timeout_ms);
+	while (task->status == LWS_TP_STATUS_SYNCING) {
+		r = pthread_cond_timedwait(&w->wake, &tp->lock, &deadline);
+		if (!r || task->status != LWS_TP_STATUS_SYNCING)
+			continue;
+		if (r == ETIMEDOUT) {
+			tp->st.sync_timeouts++;
+			lwsl_warn("lwstp: %s: task %u (%s): no "
+				  "lws_threadpool_task_sync() within %u ms, "
+				  "stopping it\n", tp->name, task->id,
+				  task->name, tp->sync_timeout_ms);
+		} else
+			lwsl_err("lwstp: %s: task %u: sync wait failed: %d\n",
+				 tp->name, task->id, r);
+		task->status = LWS_TP_STATUS_STOPPING;
+	}
+
+	tp->syncing--;
+	__lwstp_hist_add(tp->st.sync_wait_us, lws_now_usecs() - t0);
+}
+
+/* run one task to its end; tp->lock held on entry and exit */
+static void
+__worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
+{
+	struct lws_threadpool *tp = w->tp;
+	enum lws_threadpool_task_return r;
+	lws_usec_t t0 = lws_now_usecs();
+
+	__lwstp_hist_add(tp->st.queue_wait_us, t0 - task->t_queued);
+
+	while (task->status == LWS_TP_STATUS_RUNNING ||
+	       task->status == LWS_TP_STATUS_STOPPING) {
+		enum lws_threadpool_task_status s = task->status;
+
+		lwstp_unlock(&tp->lock);
+		r = task->fn(task->user, s);
+		lwstp_lock(&tp->lock);
+
+		if (r & LWS_TP_RETURN_FLAG_OUTLIVE)
+			task->outlive = 1;
+
+		switch ((int)(r & ~LWS_TP_RETURN_FLAG_OUTLIVE)) {
+		case LWS_TP_RETURN_CHECKING_IN:
+			break;
+		case LWS_TP_RETURN_SYNC:
+			if (task->status != LWS_TP_STATUS_RUNNING)
+				break;	/* stopping: no one to sync with */
+			if (task->conn) {
+				__worker_sync(w, task);
+				break;
+			}
+			/* detached: an outliving task goes on, others stop */
+			if (!task->outlive)
+				task->status = LWS_TP_STATUS_STOPPING;
+			break;
+		case LWS_TP_RETURN_FINISHED:
+			task->status = LWS_TP_STATUS_FINISHED;
+			break;
+		case LWS_TP_RETURN_STOPPED:
+			task->status = LWS_TP_STATUS_STOPPED;
+			break;
+		default:
+			lwsl_err("lwstp: %s: task %u (%s) returned %d, which "
+				 "is not a lws_threadpool_task_return: "
+				 "treating it as STOPPED\n", tp->name,
+				 task->id, task->name, (int)r);
+			task->status = LWS_TP_STATUS_STOPPED;
+			break;
+		}
+	}
+
+	__lwstp_hist_add(tp->st.run_us, lws_now_usecs() - t0);
+	if (task->status == LWS_TP_STATUS_FINISHED)
+		tp->st.finished++;
+	else
+		tp->st.stopped++;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct lwstp_worker *w = arg;
+	struct lws_threadpool *tp = w->tp;
+	struct lws_threadpool_task *task;
+
+	if (tp->worker_nice &&
+	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+			tp->worker_nice))
+		lwsl_warn("lwstp: %s: worker %d: setpriority(%d): %s\n",
+			  tp->name, w->index, tp->worker_nice,
+			  strerror(errno));
+
+	lwstp_lock(&tp->lock);
+	for (;;) {
+		while (!tp->pending.head && !tp->finishing) {
+			tp->idle++;
+			pthread_cond_wait(&tp->wake_idle, &tp->lock);
+			tp->idle--;
+		}
+		if (!tp->pending.head)
+			break;	/* finishing, and nothing left to run */
+
+		task = lws_container_of(tp->pending.head,
+					struct lws_threadpool_task, list);
+		lws_dll2_remove(&task->list);
+		lws_dll2_add_tail(&task->list, &tp->running);
+		task->status = LWS_TP_STATUS_RUNNING;
+		task->worker = w;
+		w->task = task;
+
+		__worker_run(w, task);
+
+		w->task = NULL;
+		task->worker = NULL;
+		lws_dll2_remove(&task->list);
+
+		if (task->conn) {
+			lws_dll2_add_tail(&task->list, &tp->done);
+			if (__lwstp_conn_mark_ready(tp->hub, task->conn))
+				lws_cancel_service(tp->cx);
+			continue;
+		}
+
+		/* detached: nobody will reap it, so we do */
+		tp->st.reaped++;
+		lwstp_unlock(&tp->lock);
+		lwstp_task_free(task, NULL);
+		lwstp_lock(&tp->lock);
+	}
+	tp->live_threads--;
+	lwstp_unlock(&tp->lock);
+
+	return NULL;
+}
+
+static int
+pool_init_sync(struct lws_threadpool *tp)
+{
+	pthread_condattr_t ca;
+	int r, n;
+
+	r = pthread_mutex_init(&tp->lock, NULL);
+	if (r)
+		goto bail;
+	r = pthread_cond_init(&tp->wake_idle, NULL);
+	if (r)
+		goto bail_mutex;
+
+	r = pthread_condattr_init(&ca);
+	if (r)
+		goto bail_cond;
+	r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	for (n = 0; !r && n < tp->threads; n++) {
+		r = pthread_cond_init(&tp->workers[n].wake, &ca);
+		if (r)
+			while (n--)
+				pthread_cond_destroy(&tp->workers[n].wake);
+	}
+	pthread_condattr_destroy(&ca);
+	if (!r)
+		return 0;
+
+bail_cond:
+	pthread_cond_destroy(&tp->wake_idle);
+bail_mutex:
+	pthread_mutex_destroy(&tp->lock);
+bail:
+	lwsl_err("lwstp: %s: mutex / condition init failed: %s\n", tp->name,
+		 strerror(r));
+
+	return -1;
+}
+
+static void
+pool_free_sync(struct lws_threadpool *tp)
+{
+	int n;
+
+	for (n = 0; n < tp->threads; n++)
+		pthread_cond_destroy(&tp->workers[n].wake);
+	pthread_cond_destroy(&tp->wake_idle);
+	pthread_mutex_destroy(&tp->lock);
+}
+
+static void
+pool_join(struct lws_threadpool *tp, int started)
+{
+	int n, r;
+
+	for (n = 0; n < started; n++) {
+		r = pthread_join(tp->workers[n].thread, NULL);
+		if (r)
+			lwsl_err("lwstp: %s: join worker %d: %s\n", tp->name,
+				 n, strerror(r));
+	}
+}
+
+static struct lws_threadpool *
+pool_create(struct lws_context *context, const struct lwstp_create_args *a,
+	    const char *format, va_list ap)
+{
+	struct lws_threadpool *tp;
+	char name[LWSTP_NAME_LEN];
+	int n, r;
+
+	if (format)
+		vsnprintf(name, sizeof(name), format, ap);
+	else
+		name[0] = '\0';
+
+	if (!context || !a) {
+		lwsl_err("lwstp: create %s: NULL %s\n", name,
+			 context ? "args" : "context");
+		return NULL;
+	}
+	if (a->threads < 1 || a->threads > LWSTP_MAX_THREADS) {
+		lwsl_err("lwstp: create %s: threads %d is not in 1..%d\n",
+			 name, a->threads, LWSTP_MAX_THREADS);
+		return NULL;
+	}
+	if (a->max_queue_depth < 0 ||
+	    a->max_queue_depth > LWSTP_MAX_QUEUE_DEPTH) {
+		lwsl_err("lwstp: create %s: max_queue_depth %d is not in "
+			 "0..%d\n", name, a->max_queue_depth,
+			 LWSTP_MAX_QUEUE_DEPTH);
+		return NULL;
+	}
+	if (a->worker_nice < 0 || a->worker_nice > 19) {
+		lwsl_err("lwstp: create %s: worker_nice %d is not in 0..19\n",
+			 name, a->worker_nice);
+		return NULL;
+	}
+
+	tp = calloc(1, sizeof(*tp) + sizeof(tp->workers[0]) *
+					(size_t)a->threads);
+	if (!tp) {
+		lwsl_err("lwstp: create %s: out of memory\n", name);
+		return NULL;
+	}
+	memcpy(tp->name, name, sizeof(name));
+	tp->cx = context;
+	tp->threads = a->threads;
+	tp->max_queue_depth = a->max_queue_depth;
+	tp->sync_timeout_ms = a->sync_timeout_ms ? a->sync_timeout_ms :
+					LWSTP_DEFAULT_SYNC_TIMEOUT_MS;
+	tp->worker_nice = a->worker_nice;
+
+	if (pool_init_sync(tp)) {
+		free(tp);
+		return NULL;
+	}
+
+	tp->hub = lwstp_hub_ref(context);
+	if (!tp->hub) {
+		pool_free_sync(tp);
+		free(tp);
+		return NULL;
+	}
+
+	tp->magic = LWSTP_TP_MAGIC;
+	for (n = 0; n < tp->threads; n++) {
+		tp->workers[n].tp = tp;
+		tp->workers[n].index = n;
+		lwstp_lock(&tp->lock);
+		tp->live_threads++;
+		lwstp_unlock(&tp->lock);
+		r = pthread_create(&tp->workers[n].thread, NULL, worker_main,
+				   &tp->workers[n]);
+		if (r) {
+			lwsl_err("lwstp: create %s: starting worker %d of %d "
+				 "failed: %s\n", tp->name, n, tp->threads,
+				 strerror(r));
+			lwstp_lock(&tp->lock);
+			tp->live_threads--;
+			tp->finishing = 1;
+			pthread_cond_broadcast(&tp->wake_idle);
+			lwstp_unlock(&tp->lock);
+			pool_join(tp, n);
+			tp->magic = 0;
+			lwstp_hub_unref(tp->hub);
+			pool_free_sync(tp);
+			free(tp);
+			return NULL;
+		}
+#if defined(__GLIBC__)
+		{
+			char tn[16];
+
+			lws_snprintf(tn, sizeof(tn), "tp-%.9s-%d", tp->name, n);
+			pthread_setname_np(tp->workers[n].thread, tn);
+		}
+#endif
+	}
+
+	lwsl_info("lwstp: %s: created, %d threads, queue %d, sync timeout "
+		  "%u ms\n", tp->name, tp->threads, tp->max_queue_depth,
+		  tp->sync_timeout_ms);
+
+	return tp;
+}
+
+struct lws_threadpool *
+lwstp_create(struct lws_context *context, const struct lwstp_create_args *args,
+	     const char *format, ...)
+{
+	struct lws_threadpool *tp;
+	va_list ap;
+
+	va_start(ap, format);
+	tp = pool_create(context, args, format, ap);
+	va_end(ap);
+
+	return tp;
+}
+
+struct lws_threadpool *
+lws_threadpool_create(struct lws_context *context,
+		      const struct lws_threadpool_create_args *args,
+		      const char *format, ...)
+{
+	struct lwstp_create_args a;
+	struct lws_threadpool *tp;
+	va_list ap;
+
+	memset(&a, 0, sizeof(a));
+	if (args) {
+		a.threads = args->threads;
+		a.max_queue_depth = args->max_queue_depth;
+	}
+
+	va_start(ap, format);
+	tp = pool_create(context, args ? &a : NULL, format, ap);
+	va_end(ap);
+
+	return tp;
+}
+
+static int
+pool_check(struct lws_threadpool *tp, const char *fn)
+{
+	if (!tp) {
+		lwsl_err("lwstp: %s: NULL threadpool\n", fn);
+		return 1;
+	}
+	if (tp->magic != LWSTP_TP_MAGIC) {
+		lwsl_err("lwstp: %s: %p is not a live threadpool "
+			 "(already destroyed?)\n", fn, tp);
+		return 1;
+	}
+
+	return 0;
+}
+
+void
+lws_threadpool_finish(struct lws_threadpool *tp)
+{
+	lws_dll2_owner_t to_free;
+	int kick = 0;
+
+	if (pool_check(tp, __func__))
+		return;
+
+	lws_dll2_owner_clear(&to_free);
+
+	lwstp_lock(&tp->lock);
+
+	if (tp->finishing) {
+		lwstp_unlock(&tp->lock);
+		lwsl_info("lwstp: %s: finish called again\n", tp->name);
+		return;
+	}
+	tp->finishing = 1;
+
+	/* every queued task ends STOPPED without running */
+	while (tp->pending.head) {
+		struct lws_threadpool_task *task = lws_container_of(
+			tp->pending.head, struct lws_threadpool_task, list);
+
+		lws_dll2_remove(&task->list);
+		task->status = LWS_TP_STATUS_STOPPED;
+		tp->st.stopped++;
+		if (task->conn) {
+			lws_dll2_add_tail(&task->list, &tp->done);
+			kick |= __lwstp_conn_mark_ready(tp->hub, task->conn);
+		} else {
+			tp->st.reaped++;
+			lws_dll2_add_tail(&task->list, &to_free);
+		}
+	}
+
+	/* every running task, outliving or not, is asked to stop */
+	lws_start_foreach_dll(struct lws_dll2 *, d, tp->running.head) {
+		__lwstp_request_stop(lws_container_of(d,
+					struct lws_threadpool_task, list));
+	} lws_end_foreach_dll(d);
+
+	pthread_cond_broadcast(&tp->wake_idle);
+	lwstp_unlock(&tp->lock);
+
+	if (kick)
+		lws_cancel_service(tp->cx);
+
+	lwstp_tasks_free_list(&to_free);
+	lwsl_info("lwstp: %s: finishing\n", tp->name);
+}
+
+void
+lws_threadpool_destroy(struct lws_threadpool *tp)
+{
+	lws_dll2_owner_t to_free;
+
+	if (pool_check(tp, __func__))
+		return;
+
+	lws_threadpool_finish(tp);
+	pool_join(tp, tp->threads);
+
+	/* only attached, done tasks are left: free them with their wsi */
+	lws_dll2_owner_clear(&to_free);
+	lwstp_lock(&tp->hub->lock);
+	lwstp_lock(&tp->lock);
+	while (tp->done.head) {
+		struct lws_threadpool_task *task = lws_container_of(
+			tp->done.head, struct lws_threadpool_task, list);
+
+		__lwstp_task_detach(task, &to_free);
+	}
+	if (tp->pending.count || tp->running.count || tp->live_threads)
+		lwsl_err("lwstp: %s: destroy: %d pending, %d running, %d "
+			 "threads left\n", tp->name, (int)tp->pending.count,
+			 (int)tp->running.count, tp->live_threads);
+	tp->magic = 0;
+	lwstp_unlock(&tp->lock);
+	lwstp_unlock(&tp->hub->lock);
+
+	lwstp_tasks_free_list(&to_free);
+
+	lwsl_info("lwstp: %s: destroyed\n", tp->name);
+	lwstp_hub_unref(tp->hub);
+	pool_free_sync(tp);
+	free(tp);
+}
+
+int
+lwstp_get_stats(struct lws_threadpool *tp, struct lwstp_stats *st)
+{
+	if (pool_check(tp, __func__) || !st)
+		return LWSTP_E_INVAL;
+
+	lwstp_lock(&tp->lock);
+	*st = tp->st;
+	st->threads = tp->live_threads;
+	st->idle = tp->idle;
+	st->queued = (int)tp->pending.count;
+	st->running = (int)tp->running.count;
+	st->syncing = tp->syncing;
+	st->done_waiting = (int)tp->done.count;
+	lwstp_unlock(&tp->lock);
+
+	return LWSTP_OK;
+}
+
+static void
+__dump_list(struct lws_threadpool *tp, const char *what,
+	    lws_dll2_owner_t *owner, lws_usec_t now)
+{
+	lws_start_foreach_dll(struct lws_dll2 *, d, owner->head) {
+		struct lws_threadpool_task *t = lws_container_of(d,
+					struct lws_threadpool_task, list);
+
+		lwsl_notice("lwstp: %s:   %s task %u (%s) %s%s, age %llu ms\n",
+			    tp->name, what, t->id, t->name,
+			    lwstp_status_name(t->status),
+			    t->conn ? "" : " detached",
+			    (unsigned long long)(now - t->t_queued) / 1000);
+	} lws_end_foreach_dll(d);
+}
+
+static void
+pool_log(struct lws_threadpool *tp, int check)
+{
+	lws_usec_t now = lws_now_usecs();
+	int running = 0, n;
+
+	if (pool_check(tp, check ? "lws_threadpool_diagnose" :
+				   "lws_threadpool_dump"))
+		return;
+
+	lwstp_lock(&tp->lock);
+	if (lwsl_visible(LLL_NOTICE)) {
+		lwsl_notice("lwstp: %s: %d threads (%d idle), %d queued, %d "
+			    "running (%d syncing), %d done; totals: %llu "
+			    "enqueued, %llu finished, %llu stopped, %llu "
+			    "rejected\n", tp->name, tp->live_threads, tp->idle,
+			    (int)tp->pending.count, (int)tp->running.count,
+			    tp->syncing, (int)tp->done.count,
+			    (unsigned long long)tp->st.enqueued,
+			    (unsigned long long)tp->st.finished,
+			    (unsigned long long)tp->st.stopped,
+			    (unsigned long long)(tp->st.rejected_full +
+					tp->st.rejected_shutdown));
+		__dump_list(tp, "queued ", &tp->pending, now);
+		__dump_list(tp, "running", &tp->running, now);
+		__dump_list(tp, "done   ", &tp->done, now);
+	}
+
+	if (check) {
+		for (n = 0; n < tp->threads; n++)
+			running += !!tp->workers[n].task;
+		if (running != (int)tp->running.count)
+			lwsl_err("lwstp: %s: %d workers busy but %d tasks "
+				 "running\n", tp->name, running,
+				 (int)tp->running.count);
+		if (tp->idle + running > tp->live_threads)
+			lwsl_err("lwstp: %s: %d idle + %d busy > %d threads\n",
+				 tp->name, tp->idle, running,
+				 tp->live_threads);
+	}
+	lwstp_unlock(&tp->lock);
+}
+
+void
+lws_threadpool_dump(struct lws_threadpool *tp)
+{
+	pool_log(tp, 0);
+}
+
+void
+lws_threadpool_diagnose(struct lws_threadpool *tp)
+{
+	pool_log(tp, 1);
+}
