@@ -226,7 +226,8 @@ enqueue_va(struct lws_threadpool *tp, const struct lws_threadpool_task_args *a,
 		err = LWSTP_E_NO_INTEGRATION;
 		lwsl_err("lwstp: %s: enqueue %s: vhost '%s' is not integrated:"
 			 " its protocols[0] callback must be "
-			 "lwstp_callback_http_dummy or call lwstp_hook()\n",
+			 "lwstp_callback_http_dummy or call lwstp_hook() (and "
+			 "have seen LWS_CALLBACK_PROTOCOL_INIT)\n",
 			 tp->name, name, lws_get_vhost_name(vh));
 		goto bail;
 	}

@@ -1,0 +1,903 @@
+/*
+ * Deterministic unit tests of the lws_threadpool API on a real lws context.
+ *
+ * Task functions are held on a condition (struct h_task) so each test puts
+ * tasks in the exact state it is about, then asserts every transition,
+ * return code and cleanup.
+ */
+
+#include "harness.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN	LWS_TP_STATUS_RUNNING
+#define STOPPING LWS_TP_STATUS_STOPPING
+#define R_CHECK	LWS_TP_RETURN_CHECKING_IN
+#define R_SYNC	LWS_TP_RETURN_SYNC
+#define R_FIN	LWS_TP_RETURN_FINISHED
+#define R_STOP	LWS_TP_RETURN_STOPPED
+#define R_OUT	LWS_TP_RETURN_FLAG_OUTLIVE
+
+static struct h H;
+
+static struct lws_threadpool *
+pool(int threads, int depth, unsigned int sync_ms)
+{
+	struct lwstp_create_args a;
+	struct lws_threadpool *tp;
+
+	memset(&a, 0, sizeof(a));
+	a.threads = threads;
+	a.max_queue_depth = depth;
+	a.sync_timeout_ms = sync_ms;
+	tp = lwstp_create(H.cx, &a, "test-%d-%d", threads, depth);
+	CHECK(tp != NULL);
+
+	return tp;
+}
+
+static struct lwstp_stats
+stats(struct lws_threadpool *tp)
+{
+	struct lwstp_stats st;
+
+	CHECK_EQ(lwstp_get_stats(tp, &st), LWSTP_OK);
+
+	return st;
+}
+
+static int
+enqueue(struct lws_threadpool *tp, struct h_task *t, struct lws *wsi)
+{
+	struct lws_threadpool_task_args a;
+
+	h_task_args(t, wsi, &a);
+
+	return lwstp_enqueue(tp, &a, &t->handle, "task-%p", (void *)t);
+}
+
+/* every worker is parked waiting for work (so max_queue_depth 0 accepts) */
+static void
+wait_idle(struct lws_threadpool *tp, int n)
+{
+	struct lwstp_stats st;
+	int i;
+
+	for (i = 0; i < 10000000; i++) {
+		lwstp_get_stats(tp, &st);
+		if (st.idle >= n)
+			break;
+		sched_yield();
+	}
+	CHECK_EQ(stats(tp).idle, n);
+}
+
+/* --- predicates for h_service_until() --- */
+
+static int want_writables;
+
+static int
+writables_at_least(void *arg)
+{
+	return ((struct h_conn *)arg)->writables >= want_writables;
+}
+
+static void
+service_writables(struct h_conn *c, int n)
+{
+	want_writables = n;
+	h_service_until(&H, writables_at_least, c);
+}
+
+/* generic writable handler: ack every SYNC, reap every ended task */
+struct reaper {
+	int reaped, acked, other;
+	int last_status;
+};
+
+static int
+reap_one(struct lws_threadpool_task *task, void *user)
+{
+	struct reaper *r = user;
+	void *u;
+	int s = lws_threadpool_task_status(task, &u);
+
+	r->last_status = s;
+	if (s == LWS_TP_STATUS_SYNCING) {
+		r->acked++;
+		lws_threadpool_task_sync(task, 0);
+	} else if (s == LWS_TP_STATUS_FINISHED || s == LWS_TP_STATUS_STOPPED)
+		r->reaped++;
+	else
+		r->other++;
+
+	return 0;
+}
+
+static void
+on_writable_reap(struct h_conn *c)
+{
+	lws_threadpool_foreach_task_wsi(c->wsi, c->priv, reap_one);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_create_invalid(void)
+{
+	struct lws_threadpool_create_args a = { 1, 1 };
+	struct lwstp_create_args b;
+
+	CHECK(!lws_threadpool_create(NULL, &a, "x"));
+	CHECK(!lws_threadpool_create(H.cx, NULL, "x"));
+	a.threads = 0;
+	CHECK(!lws_threadpool_create(H.cx, &a, "x"));
+	a.threads = -3;
+	CHECK(!lws_threadpool_create(H.cx, &a, "x"));
+	a.threads = LWSTP_MAX_THREADS + 1;
+	CHECK(!lws_threadpool_create(H.cx, &a, "x"));
+	a.threads = 1;
+	a.max_queue_depth = -1;
+	CHECK(!lws_threadpool_create(H.cx, &a, "x"));
+
+	memset(&b, 0, sizeof(b));
+	b.threads = 1;
+	b.worker_nice = 20;
+	CHECK(!lwstp_create(H.cx, &b, "x"));
+	b.worker_nice = -1;
+	CHECK(!lwstp_create(H.cx, &b, "x"));
+
+	/* NULL handles are refused with a log line, not a crash */
+	lws_threadpool_finish(NULL);
+	lws_threadpool_destroy(NULL);
+	lws_threadpool_dump(NULL);
+	lws_threadpool_task_sync(NULL, 0);
+	CHECK_EQ(lws_threadpool_dequeue_task(NULL), 0);
+	CHECK_EQ(lws_threadpool_task_status(NULL, NULL), LWS_TP_STATUS_STOPPED);
+	CHECK_EQ(lws_threadpool_task_status_noreap(NULL),
+		 LWS_TP_STATUS_STOPPED);
+	CHECK(!lws_threadpool_get_task_wsi(NULL));
+	CHECK_EQ(lws_threadpool_foreach_task_wsi(NULL, NULL, reap_one), 0);
+	CHECK_EQ(lwstp_get_stats(NULL, NULL), LWSTP_E_INVAL);
+	CHECK(strcmp(lwstp_strerror(LWSTP_E_QUEUE_FULL), "queue full") == 0);
+}
+
+static void
+test_enqueue_invalid(void)
+{
+	struct lws_threadpool *tp = pool(1, 4, 0);
+	struct h_conn *c = h_conn(&H, 1), *p = h_conn(&H, 0);
+	struct lws_threadpool_task_args a;
+	struct lws_threadpool_task *task = (void *)1;
+	struct h_task t;
+
+	h_task_init(&t, R_FIN, 1);
+	h_task_args(&t, c->wsi, &a);
+
+	CHECK(!lws_threadpool_enqueue(NULL, &a, "x"));
+	CHECK_EQ(lwstp_enqueue(NULL, &a, &task, "x"), LWSTP_E_INVAL);
+	CHECK(task == NULL);
+	CHECK_EQ(lwstp_enqueue(tp, NULL, NULL, "x"), LWSTP_E_INVAL);
+	a.task = NULL;
+	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "x"), LWSTP_E_INVAL);
+	h_task_args(&t, NULL, &a);
+	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "x"), LWSTP_E_INVAL);
+
+	/* a vhost whose protocols[0] lacks the hook is refused */
+	h_task_args(&t, p->wsi, &a);
+	CHECK(!lws_threadpool_enqueue(tp, &a, "x"));
+	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "x"), LWSTP_E_NO_INTEGRATION);
+
+	/* nothing was queued, nothing cleaned up: user still ours */
+	CHECK_EQ(stats(tp).enqueued, 0);
+	CHECK_EQ(t.cleanups, 0);
+	CHECK_EQ(t.calls, 0);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(t.cleanups, 0);
+	h_task_fini(&t);
+	h_conn_free(c);
+	h_conn_free(p);
+}
+
+/* QUEUED -> RUNNING -> SYNCING -> RUNNING -> FINISHED -> reaped */
+static int lc_status_in_writable[4], lc_n;
+
+static void
+lc_writable(struct h_conn *c)
+{
+	struct h_task *t = c->priv;
+	void *user = NULL;
+	int s = lws_threadpool_task_status(t->handle, &user);
+
+	CHECK(user == t);
+	if (lc_n < 4)
+		lc_status_in_writable[lc_n++] = s;
+	if (s == LWS_TP_STATUS_SYNCING)
+		lws_threadpool_task_sync(t->handle, 0);
+}
+
+static void
+test_lifecycle(void)
+{
+	struct lws_threadpool *tp = pool(1, 1, 0);
+	struct h_conn *c = h_conn(&H, 1);
+	struct h_task hold, t;
+
+	/* keep the only worker busy so t is seen QUEUED */
+	h_task_init(&hold, R_FIN, 0);
+	h_task_init(&t, R_FIN, 0);
+	h_task_script(&t, 2, R_SYNC, R_FIN);
+	CHECK_EQ(enqueue(tp, &hold, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&hold, 1);
+	CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
+	CHECK_EQ(lws_threadpool_task_status_noreap(t.handle),
+		 LWS_TP_STATUS_QUEUED);
+	CHECK(lws_threadpool_get_task_wsi(c->wsi) == hold.handle);
+	CHECK(strcmp(lwstp_task_name(t.handle), "") != 0);
+	CHECK_EQ(stats(tp).queued, 1);
+	CHECK_EQ(stats(tp).running, 1);
+
+	/* hold finishes; t runs */
+	h_task_allow(&hold, 1);
+	h_task_wait_calls(&t, 1);
+	CHECK_EQ(t.status[0], RUN);
+	CHECK_EQ(lws_threadpool_task_status_noreap(t.handle), RUN);
+
+	/* hold is done: its writable reaps it */
+	service_writables(c, 1);
+	CHECK_EQ(lws_threadpool_task_status(hold.handle, NULL),
+		 LWS_TP_STATUS_FINISHED);
+	CHECK_EQ(hold.cleanups, 1);
+	CHECK(hold.cleanup_wsi == c->wsi);
+	CHECK(!hold.cleanup_on_worker);
+	CHECK(lws_threadpool_get_task_wsi(c->wsi) == t.handle);
+
+	/* t SYNCs: one writable, where it is SYNCING; the ack resumes it */
+	c->priv = &t;
+	c->on_writable = lc_writable;
+	c->writables = 0;
+	h_task_allow(&t, 1);
+	service_writables(c, 1);
+	CHECK_EQ(lc_status_in_writable[0], LWS_TP_STATUS_SYNCING);
+	h_task_wait_calls(&t, 2);
+	CHECK_EQ(t.status[1], RUN);
+
+	/* t finishes: one more writable, where it is reaped */
+	h_task_allow(&t, 1);
+	service_writables(c, 2);
+	CHECK_EQ(lc_status_in_writable[1], LWS_TP_STATUS_FINISHED);
+	CHECK_EQ(h_task_get(&t, &t.cleanups), 1);
+	CHECK(t.cleanup_wsi == c->wsi);
+	CHECK(!lws_threadpool_get_task_wsi(c->wsi));
+	CHECK_EQ(stats(tp).finished, 2);
+	CHECK_EQ(stats(tp).reaped, 2);
+	CHECK_EQ(stats(tp).syncs, 1);
+	CHECK_EQ(stats(tp).done_waiting, 0);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(t.cleanups, 1);
+	CHECK_EQ(hold.cleanups, 1);
+	h_task_fini(&t);
+	h_task_fini(&hold);
+	h_conn_free(c);
+}
+
+static int
+three_reaped(void *arg)
+{
+	return ((struct reaper *)arg)->reaped >= 3;
+}
+
+static void
+test_queue_full(void)
+{
+	struct lws_threadpool *tp = pool(1, 2, 0), *tp0;
+	struct h_conn *c = h_conn(&H, 1);
+	struct h_task t[5];
+	struct reaper r;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		h_task_init(&t[i], R_FIN, 0);
+
+	CHECK_EQ(enqueue(tp, &t[0], c->wsi), LWSTP_OK);
+	h_task_wait_calls(&t[0], 1);
+	CHECK_EQ(enqueue(tp, &t[1], c->wsi), LWSTP_OK);
+	CHECK_EQ(enqueue(tp, &t[2], c->wsi), LWSTP_OK);
+	CHECK_EQ(enqueue(tp, &t[3], c->wsi), LWSTP_E_QUEUE_FULL);
+	CHECK(t[3].handle == NULL);
+	CHECK_EQ(stats(tp).rejected_full, 1);
+	CHECK_EQ(stats(tp).queued, 2);
+
+	/* the accepted ones all run and are reaped; the refused never */
+	memset(&r, 0, sizeof(r));
+	c->priv = &r;
+	c->on_writable = on_writable_reap;
+	for (i = 0; i < 3; i++)
+		h_task_allow(&t[i], 1);
+	h_service_until(&H, three_reaped, &r);
+	CHECK_EQ(r.reaped, 3);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(t[i].cleanups, 1);
+	CHECK_EQ(t[3].calls, 0);
+	CHECK_EQ(t[3].cleanups, 0);
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+
+	/* depth 0: accepted only while a worker is idle */
+	tp0 = pool(1, 0, 0);
+	wait_idle(tp0, 1);
+	CHECK_EQ(enqueue(tp0, &t[4], c->wsi), LWSTP_OK);
+	CHECK_EQ(enqueue(tp0, &t[3], c->wsi), LWSTP_E_QUEUE_FULL);
+	h_task_allow(&t[4], 1);
+	lws_threadpool_finish(tp0);
+	lws_threadpool_destroy(tp0);
+	CHECK_EQ(t[4].cleanups, 1);
+	CHECK_EQ(t[3].cleanups, 0);
+
+	for (i = 0; i < 5; i++)
+		h_task_fini(&t[i]);
+	h_conn_free(c);
+}
+
+/*
+ * Dequeue, or close the wsi, with tasks in each state.  by_close selects
+ * which; the outcome must be the same.
+ */
+static void
+detach_matrix(int by_close)
+{
+	struct lws_threadpool *tp = pool(1, 8, 0);
+	struct h_conn *c[5];
+	struct h_task run, q, sync, done, out;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		c[i] = h_conn(&H, 1);
+	h_task_init(&run, R_STOP, 0);
+	h_task_script(&run, 1, R_CHECK);
+	h_task_init(&q, R_FIN, 0);
+	h_task_init(&sync, R_STOP, 0);
+	h_task_script(&sync, 1, R_SYNC);
+	h_task_init(&done, R_FIN, 1);
+	h_task_init(&out, R_FIN, 0);
+	h_task_script(&out, 2, R_CHECK | R_OUT, R_SYNC);
+
+	/* done: finished, writable seen, never reaped */
+	CHECK_EQ(enqueue(tp, &done, c[3]->wsi), LWSTP_OK);
+	service_writables(c[3], 1);
+	CHECK_EQ(stats(tp).done_waiting, 1);
+
+	/* run: on the worker; q: queued behind it */
+	CHECK_EQ(enqueue(tp, &run, c[0]->wsi), LWSTP_OK);
+	h_task_wait_calls(&run, 1);
+	CHECK_EQ(enqueue(tp, &q, c[1]->wsi), LWSTP_OK);
+
+	/* queued: ends now, cleanup on this thread with the wsi */
+	if (by_close)
+		h_close(c[1]);
+	else
+		CHECK_EQ(lws_threadpool_dequeue_task(q.handle), 0);
+	CHECK_EQ(q.cleanups, 1);
+	CHECK(q.cleanup_wsi != NULL);
+	CHECK(!q.cleanup_on_worker);
+	CHECK_EQ(q.calls, 0);
+	CHECK_EQ(stats(tp).queued, 0);
+
+	/* done: freed now, cleanup with the wsi */
+	if (by_close)
+		h_close(c[3]);
+	else
+		CHECK_EQ(lws_threadpool_dequeue_task(done.handle), 0);
+	CHECK_EQ(h_task_get(&done, &done.cleanups), 1);
+	CHECK(done.cleanup_wsi != NULL);
+	CHECK_EQ(stats(tp).done_waiting, 0);
+
+	/* running: asked to stop, worker frees it with cleanup(NULL) */
+	if (by_close)
+		h_close(c[0]);
+	else
+		CHECK_EQ(lws_threadpool_dequeue_task(run.handle), 1);
+	CHECK(!lws_threadpool_get_task_wsi(by_close ? NULL : c[0]->wsi));
+	h_task_allow(&run, 2);		/* CHECKING_IN is not in script */
+	h_task_wait_cleanups(&run, 1);
+	CHECK_EQ(run.status[0], RUN);
+	CHECK_EQ(run.status[1], STOPPING);
+	CHECK(run.cleanup_wsi == NULL);
+	CHECK(run.cleanup_on_worker);
+	CHECK_EQ(run.cleanups, 1);
+
+	/* syncing: woken with STOPPING */
+	CHECK_EQ(enqueue(tp, &sync, c[2]->wsi), LWSTP_OK);
+	h_task_allow(&sync, 1);
+	service_writables(c[2], 1);
+	CHECK_EQ(lws_threadpool_task_status_noreap(sync.handle),
+		 LWS_TP_STATUS_SYNCING);
+	CHECK_EQ(stats(tp).syncing, 1);
+	if (by_close)
+		h_close(c[2]);
+	else
+		CHECK_EQ(lws_threadpool_dequeue_task(sync.handle), 1);
+	h_task_wait_calls(&sync, 2);
+	CHECK_EQ(sync.status[1], STOPPING);
+	h_task_allow(&sync, 1);
+	h_task_wait_cleanups(&sync, 1);
+	CHECK(sync.cleanup_wsi == NULL);
+
+	/* outliving: detached but not stopped; a SYNC without wsi is skipped */
+	CHECK_EQ(enqueue(tp, &out, c[4]->wsi), LWSTP_OK);
+	h_task_allow(&out, 1);
+	h_task_wait_calls(&out, 2);
+	if (by_close)
+		h_close(c[4]);
+	else
+		CHECK_EQ(lws_threadpool_dequeue_task(out.handle), 1);
+	CHECK_EQ(stats(tp).detached, 3);	/* run, sync, out */
+	h_task_allow(&out, 2);
+	h_task_wait_calls(&out, 3);
+	CHECK_EQ(out.status[1], RUN);
+	CHECK_EQ(out.status[2], RUN);
+	h_task_allow(&out, 1);
+	h_task_wait_cleanups(&out, 1);
+	CHECK(out.cleanup_wsi == NULL);
+	CHECK_EQ(out.calls, 3);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+
+	CHECK_EQ(run.cleanups + q.cleanups + sync.cleanups + done.cleanups +
+		 out.cleanups, 5);
+	h_task_fini(&run);
+	h_task_fini(&q);
+	h_task_fini(&sync);
+	h_task_fini(&done);
+	h_task_fini(&out);
+	for (i = 0; i < 5; i++)
+		h_conn_free(c[i]);
+}
+
+static void
+test_dequeue_each_state(void)
+{
+	detach_matrix(0);
+}
+
+static void
+test_close_each_state(void)
+{
+	detach_matrix(1);
+}
+
+/* async_task: a queued task survives its wsi and runs detached */
+static void
+test_async_task_queued(void)
+{
+	struct lws_threadpool *tp = pool(1, 4, 0);
+	struct h_conn *c = h_conn(&H, 1), *c2 = h_conn(&H, 1);
+	struct lws_threadpool_task_args a;
+	struct h_task hold, t;
+
+	h_task_init(&hold, R_FIN, 0);
+	h_task_init(&t, R_SYNC, 0);
+	h_task_script(&t, 2, R_SYNC, R_FIN);
+	CHECK_EQ(enqueue(tp, &hold, c2->wsi), LWSTP_OK);
+	h_task_wait_calls(&hold, 1);
+	h_task_args(&t, c->wsi, &a);
+	a.async_task = 1;
+	CHECK_EQ(lwstp_enqueue(tp, &a, &t.handle, "async"), LWSTP_OK);
+	h_close(c);
+	CHECK_EQ(t.cleanups, 0);
+	CHECK_EQ(stats(tp).queued, 1);
+	h_task_allow(&hold, 1);
+	h_task_allow(&t, 2);
+	h_task_wait_cleanups(&t, 1);
+	CHECK_EQ(t.status[0], RUN);
+	CHECK_EQ(t.status[1], RUN);
+	CHECK(t.cleanup_wsi == NULL);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(hold.cleanups, 1);
+	CHECK_EQ(t.cleanups, 1);
+	h_task_fini(&hold);
+	h_task_fini(&t);
+	h_conn_free(c);
+	h_conn_free(c2);
+}
+
+static void
+test_finish_destroy_each_state(void)
+{
+	struct lws_threadpool *tp = pool(2, 8, 0);
+	struct h_conn *c = h_conn(&H, 1);
+	struct h_task run, sync, done, q[3], late;
+	int i;
+
+	h_task_init(&run, R_STOP, 0);
+	h_task_script(&run, 1, R_CHECK);
+	h_task_init(&sync, R_STOP, 0);
+	h_task_script(&sync, 1, R_SYNC);
+	h_task_init(&done, R_FIN, 1);
+	h_task_init(&late, R_FIN, 1);
+	for (i = 0; i < 3; i++)
+		h_task_init(&q[i], R_FIN, 0);
+
+	CHECK_EQ(enqueue(tp, &done, c->wsi), LWSTP_OK);
+	service_writables(c, 1);
+	CHECK_EQ(enqueue(tp, &run, c->wsi), LWSTP_OK);
+	CHECK_EQ(enqueue(tp, &sync, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&run, 1);
+	h_task_allow(&sync, 1);
+	h_task_wait_calls(&sync, 1);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(enqueue(tp, &q[i], c->wsi), LWSTP_OK);
+	c->writables = 0;
+	service_writables(c, 1);	/* sync is waiting */
+	CHECK_EQ(stats(tp).syncing, 1);
+	CHECK_EQ(stats(tp).queued, 3);
+	CHECK_EQ(stats(tp).done_waiting, 1);
+
+	lws_threadpool_finish(tp);
+
+	/* every queued task is STOPPED at once, none ran */
+	CHECK_EQ(stats(tp).queued, 0);
+	CHECK_EQ(stats(tp).done_waiting, 4);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(lws_threadpool_task_status_noreap(q[i].handle),
+			 LWS_TP_STATUS_STOPPED);
+		CHECK_EQ(q[i].calls, 0);
+	}
+	/* the syncing task is woken with STOPPING */
+	h_task_wait_calls(&sync, 2);
+	CHECK_EQ(sync.status[1], STOPPING);
+	/* the running one is told to stop when it checks in */
+	h_task_allow(&run, 1);
+	h_task_wait_calls(&run, 2);
+	CHECK_EQ(run.status[1], STOPPING);
+
+	/* no new work; finish twice is harmless */
+	CHECK_EQ(enqueue(tp, &late, c->wsi), LWSTP_E_SHUTTING_DOWN);
+	CHECK_EQ(stats(tp).rejected_shutdown, 1);
+	lws_threadpool_finish(tp);
+
+	/* reaping still works after finish */
+	CHECK_EQ(lws_threadpool_task_status(q[0].handle, NULL),
+		 LWS_TP_STATUS_STOPPED);
+	CHECK_EQ(q[0].cleanups, 1);
+
+	h_task_allow(&run, 1);
+	h_task_allow(&sync, 1);
+	lws_threadpool_destroy(tp);
+
+	/* destroy ran every remaining cleanup exactly once */
+	CHECK_EQ(run.cleanups, 1);
+	CHECK_EQ(sync.cleanups, 1);
+	CHECK_EQ(done.cleanups, 1);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(q[i].cleanups, 1);
+	CHECK_EQ(late.cleanups, 0);
+	CHECK(!lws_threadpool_get_task_wsi(c->wsi));
+
+	h_task_fini(&run);
+	h_task_fini(&sync);
+	h_task_fini(&done);
+	h_task_fini(&late);
+	for (i = 0; i < 3; i++)
+		h_task_fini(&q[i]);
+	h_conn_free(c);
+}
+
+/* reaping from inside foreach: itself, and a later task of the same wsi */
+struct fe {
+	struct lws_threadpool_task *victim;
+	int visited, reaped;
+};
+
+static int
+fe_cb(struct lws_threadpool_task *task, void *user)
+{
+	struct fe *f = user;
+
+	f->visited++;
+	if (f->victim && task != f->victim) {
+		CHECK_EQ(lws_threadpool_dequeue_task(f->victim), 0);
+		f->victim = NULL;
+	}
+	if (lws_threadpool_task_status(task, NULL) == LWS_TP_STATUS_FINISHED)
+		f->reaped++;
+
+	return 0;
+}
+
+static int
+done_waiting_is(void *arg)
+{
+	void **a = arg;
+	struct lwstp_stats st;
+
+	lwstp_get_stats(a[0], &st);
+
+	return st.done_waiting == (int)(intptr_t)a[1];
+}
+
+static void
+test_foreach_reap(void)
+{
+	struct lws_threadpool *tp = pool(2, 8, 0);
+	struct h_conn *c = h_conn(&H, 1);
+	struct h_task t[4];
+	struct fe f;
+	void *arg[2] = { tp, (void *)(intptr_t)4 };
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		h_task_init(&t[i], R_FIN, 1);
+		CHECK_EQ(enqueue(tp, &t[i], c->wsi), LWSTP_OK);
+	}
+	h_service_until(&H, done_waiting_is, arg);
+
+	memset(&f, 0, sizeof(f));
+	f.victim = t[2].handle;
+	CHECK_EQ(lws_threadpool_foreach_task_wsi(c->wsi, &f, fe_cb), 0);
+	CHECK_EQ(f.visited, 3);		/* t[2] was dequeued before its turn */
+	CHECK_EQ(f.reaped, 3);
+	for (i = 0; i < 4; i++)
+		CHECK_EQ(t[i].cleanups, 1);
+	CHECK(!lws_threadpool_get_task_wsi(c->wsi));
+	CHECK_EQ(stats(tp).done_waiting, 0);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	for (i = 0; i < 4; i++) {
+		CHECK_EQ(t[i].cleanups, 1);
+		h_task_fini(&t[i]);
+	}
+	h_conn_free(c);
+}
+
+static void
+test_sync_timeout(void)
+{
+	struct lws_threadpool *tp = pool(1, 1, 50);
+	struct h_conn *c = h_conn(&H, 1);
+	void *arg[2] = { tp, (void *)(intptr_t)1 };
+	struct h_task t;
+
+	h_task_init(&t, R_STOP, 0);
+	h_task_script(&t, 1, R_SYNC);
+	CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
+	h_task_allow(&t, 1);
+	/* nobody calls task_sync: the timeout tells it to stop */
+	h_task_wait_calls(&t, 2);
+	CHECK_EQ(t.status[1], STOPPING);
+	CHECK_EQ(stats(tp).sync_timeouts, 1);
+	h_task_allow(&t, 1);
+	h_service_until(&H, done_waiting_is, arg);
+	CHECK_EQ(lws_threadpool_task_status(t.handle, NULL),
+		 LWS_TP_STATUS_STOPPED);
+	CHECK_EQ(t.cleanups, 1);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	h_task_fini(&t);
+	h_conn_free(c);
+}
+
+/* many SYNC round trips: each exactly one writable, no ack lost */
+#define ROUNDS 3000
+struct pp {
+	int n;
+	struct lws_threadpool_task *handle;
+	int not_syncing, reaped;
+};
+
+static enum lws_threadpool_task_return
+pp_task(void *user, enum lws_threadpool_task_status s)
+{
+	struct pp *p = user;
+
+	if (s != LWS_TP_STATUS_RUNNING)
+		return LWS_TP_RETURN_STOPPED;
+
+	return ++p->n > ROUNDS ? LWS_TP_RETURN_FINISHED : LWS_TP_RETURN_SYNC;
+}
+
+static void
+pp_writable(struct h_conn *c)
+{
+	struct pp *p = c->priv;
+	int s;
+
+	if (p->reaped) {
+		p->not_syncing++;
+		return;
+	}
+	s = lws_threadpool_task_status(p->handle, NULL);
+	if (s == LWS_TP_STATUS_SYNCING)
+		lws_threadpool_task_sync(p->handle, 0);
+	else if (s == LWS_TP_STATUS_FINISHED)
+		p->reaped = 1;
+	else
+		p->not_syncing++;
+}
+
+static int
+pp_reaped(void *arg)
+{
+	return ((struct pp *)arg)->reaped;
+}
+
+static void
+test_sync_pingpong(void)
+{
+	struct lws_threadpool *tp = pool(2, 4, 0);
+	struct h_conn *c = h_conn(&H, 1);
+	struct lws_threadpool_task_args a;
+	struct pp p;
+	struct lwstp_stats st;
+
+	memset(&p, 0, sizeof(p));
+	memset(&a, 0, sizeof(a));
+	a.wsi = c->wsi;
+	a.user = &p;
+	a.task = pp_task;
+	c->priv = &p;
+	c->on_writable = pp_writable;
+	CHECK_EQ(lwstp_enqueue(tp, &a, &p.handle, "pingpong"), LWSTP_OK);
+	h_service_until(&H, pp_reaped, &p);
+	CHECK_EQ(p.n, ROUNDS + 1);
+	CHECK_EQ(c->writables, ROUNDS + 1);
+	CHECK_EQ(p.not_syncing, 0);
+	st = stats(tp);
+	CHECK_EQ(st.syncs, ROUNDS);
+	CHECK_EQ(st.sync_timeouts, 0);
+	CHECK(lwstp_hist_percentile(st.sync_wait_us, 50) > 0);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	h_conn_free(c);
+}
+
+static void
+test_bad_return_and_sync_misuse(void)
+{
+	struct lws_threadpool *tp = pool(1, 1, 0);
+	struct h_conn *c = h_conn(&H, 1);
+	struct h_task t;
+
+	h_task_init(&t, 17, 0);	/* not a lws_threadpool_task_return */
+	CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&t, 1);
+	/* task_sync on a task that is not syncing: warned, ignored */
+	lws_threadpool_task_sync(t.handle, 0);
+	CHECK_EQ(lws_threadpool_task_status_noreap(t.handle), RUN);
+	h_task_allow(&t, 1);
+	service_writables(c, 1);
+	CHECK_EQ(lws_threadpool_task_status(t.handle, NULL),
+		 LWS_TP_STATUS_STOPPED);
+	CHECK_EQ(t.calls, 1);
+	CHECK_EQ(t.cleanups, 1);
+
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	h_task_fini(&t);
+	h_conn_free(c);
+}
+
+/* the deprecated single-task wsi helpers */
+static void
+test_deprecated(void)
+{
+	struct lws_threadpool *tp = pool(1, 2, 0);
+	struct h_conn *c = h_conn(&H, 1);
+	struct lws_threadpool_task *task = (void *)1;
+	struct h_task t, t2;
+	void *user;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	CHECK_EQ(lws_threadpool_task_status_wsi(c->wsi, &task, &user),
+		 LWS_TP_STATUS_FINISHED);
+	CHECK(task == NULL);
+	CHECK_EQ(lws_threadpool_dequeue(c->wsi), 0);
+
+	h_task_init(&t, R_FIN, 1);
+	h_task_init(&t2, R_FIN, 0);
+	CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
+	service_writables(c, 1);
+	CHECK_EQ(lws_threadpool_task_status_wsi(c->wsi, &task, &user),
+		 LWS_TP_STATUS_FINISHED);
+	CHECK(task == t.handle);
+	CHECK(user == &t);
+	CHECK_EQ(t.cleanups, 1);
+
+	CHECK_EQ(enqueue(tp, &t2, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&t2, 1);
+	CHECK_EQ(lws_threadpool_dequeue(c->wsi), 1);
+	h_task_allow(&t2, 2);
+	h_task_wait_cleanups(&t2, 1);
+#pragma GCC diagnostic pop
+
+	lws_threadpool_dump(tp);
+	lws_threadpool_diagnose(tp);
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	h_task_fini(&t);
+	h_task_fini(&t2);
+	h_conn_free(c);
+}
+
+/* a pool still holding tasks when the lws_context goes away */
+static void
+test_context_destroy(void)
+{
+	struct h h2 = H;
+	struct lws_threadpool *tp;
+	struct h_conn *c;
+	struct h_task run, q;
+
+	h_task_init(&run, R_STOP, 0);
+	h_task_init(&q, R_FIN, 0);
+	tp = pool(1, 4, 0);
+	c = h_conn(&H, 1);
+	CHECK_EQ(enqueue(tp, &run, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&run, 1);
+	CHECK_EQ(enqueue(tp, &q, c->wsi), LWSTP_OK);
+
+	/* context destroy closes the wsi: q ends now, run is told to stop */
+	h_destroy(&h2);
+	CHECK_EQ(q.cleanups, 1);
+	h_task_allow(&run, 2);
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(run.cleanups, 1);
+	CHECK_EQ(q.calls, 0);
+	c->wsi = NULL;
+	h_conn_free(c);
+	h_task_fini(&run);
+	h_task_fini(&q);
+}
+
+int
+main(void)
+{
+	static const struct {
+		const char *name;
+		void (*fn)(void);
+	} tests[] = {
+		{ "create_invalid", test_create_invalid },
+		{ "enqueue_invalid", test_enqueue_invalid },
+		{ "lifecycle", test_lifecycle },
+		{ "queue_full", test_queue_full },
+		{ "dequeue_each_state", test_dequeue_each_state },
+		{ "close_each_state", test_close_each_state },
+		{ "async_task_queued", test_async_task_queued },
+		{ "finish_destroy_each_state", test_finish_destroy_each_state },
+		{ "foreach_reap", test_foreach_reap },
+		{ "sync_timeout", test_sync_timeout },
+		{ "sync_pingpong", test_sync_pingpong },
+		{ "bad_return_and_sync_misuse", test_bad_return_and_sync_misuse },
+		{ "deprecated", test_deprecated },
+		{ "context_destroy", test_context_destroy },
+	};
+	size_t i;
+
+	if (h_init(&H, NULL)) {
+		fprintf(stderr, "cannot create the lws context\n");
+		return 1;
+	}
+	for (i = 0; i < LWS_ARRAY_SIZE(tests); i++) {
+		int before = h_failures;
+
+		tests[i].fn();
+		printf("%-28s %s\n", tests[i].name,
+		       h_failures == before ? "ok" : "FAILED");
+	}
+
+	return h_report("test-core");
+}
