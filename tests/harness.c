@@ -11,10 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+#include <ev.h>
+#include <glib.h>
+
 int h_failures, h_checks;
 static pthread_t main_thread;
-static lws_sorted_usec_list_t tick;
-static struct lws_context *tick_cx;
 
 static int
 cb_raw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -58,6 +60,8 @@ cb_hooked0(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	   void *in, size_t len)
 {
 	lwstp_hook(wsi, reason, user, in, len);
+	if (reason == LWS_CALLBACK_PROTOCOL_INIT)
+		((struct h *)lws_context_user(lws_get_context(wsi)))->inited = 1;
 
 	return cb_plain0(wsi, reason, user, in, len);
 }
@@ -77,8 +81,22 @@ static const struct lws_protocols protocols_plain[] = {
 static void
 tick_cb(lws_sorted_usec_list_t *sul)
 {
+	struct h *h = lws_container_of(sul, struct h, tick);
+
 	/* keeps lws_service() returning so deadlines are checked */
-	lws_sul_schedule(tick_cx, 0, &tick, tick_cb, 5 * LWS_US_PER_MS);
+	lws_sul_schedule(h->cx, 0, &h->tick, tick_cb, 5 * LWS_US_PER_MS);
+}
+
+static int
+inited(void *arg)
+{
+	return ((struct h *)arg)->inited;
+}
+
+static int
+destroyed(void *arg)
+{
+	return ((struct h_conn *)arg)->destroyed;
 }
 
 int
@@ -93,8 +111,33 @@ h_init(struct h *h, const char *evlib)
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	if (evlib && !strcmp(evlib, "uv"))
+	info.user = h;
+
+	/*
+	 * Event libs run on a loop of ours (a "foreign loop" to lws), so the
+	 * tests can step it one iteration at a time as they do lws_service().
+	 */
+	if (evlib && !strcmp(evlib, "uv")) {
+		h->evlib = H_EV_UV;
+		h->loop = calloc(1, sizeof(uv_loop_t));
+		if (!h->loop || uv_loop_init(h->loop))
+			return -1;
 		info.options |= LWS_SERVER_OPTION_LIBUV;
+	} else if (evlib && !strcmp(evlib, "ev")) {
+		h->evlib = H_EV_EV;
+		h->loop = ev_loop_new(0);
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+	} else if (evlib && !strcmp(evlib, "glib")) {
+		h->evlib = H_EV_GLIB;
+		h->loop = g_main_loop_new(NULL, 0);
+		info.options |= LWS_SERVER_OPTION_GLIB;
+	} else if (evlib) {
+		fprintf(stderr, "unknown event lib %s\n", evlib);
+		return -1;
+	}
+	if (h->evlib != H_EV_POLL)
+		info.foreign_loops = &h->loop;
+
 	h->cx = lws_create_context(&info);
 	if (!h->cx)
 		return -1;
@@ -108,21 +151,40 @@ h_init(struct h *h, const char *evlib)
 	if (!h->vh || !h->vh_plain)
 		return -1;
 
-	tick_cx = h->cx;
-	lws_sul_schedule(h->cx, 0, &tick, tick_cb, 5 * LWS_US_PER_MS);
+	lws_sul_schedule(h->cx, 0, &h->tick, tick_cb, 5 * LWS_US_PER_MS);
 
-	/* lws runs LWS_CALLBACK_PROTOCOL_INIT at the first service */
-	lws_service(h->cx, 0);
-
-	return 0;
+	/* lws runs LWS_CALLBACK_PROTOCOL_INIT once it services */
+	return h_service_until(h, inited, h);
 }
 
 void
 h_destroy(struct h *h)
 {
-	lws_sul_schedule(h->cx, 0, &tick, NULL, LWS_SET_TIMER_USEC_CANCEL);
+	lws_sul_schedule(h->cx, 0, &h->tick, NULL, LWS_SET_TIMER_USEC_CANCEL);
 	lws_context_destroy(h->cx);
 	h->cx = NULL;
+
+	/* a foreign loop runs on until lws has closed all its handles */
+	switch (h->evlib) {
+	case H_EV_UV:
+		uv_run(h->loop, UV_RUN_DEFAULT);
+		uv_loop_close(h->loop);
+		free(h->loop);
+		break;
+	case H_EV_EV:
+		ev_run(h->loop, 0);
+		ev_loop_destroy(h->loop);
+		break;
+	case H_EV_GLIB:
+		while (g_main_context_iteration(
+				g_main_loop_get_context(h->loop), 0))
+			;
+		g_main_loop_unref(h->loop);
+		break;
+	default:
+		break;
+	}
+	h->loop = NULL;
 }
 
 struct h_conn *
@@ -147,6 +209,7 @@ h_conn(struct h *h, int integrated)
 		return NULL;
 	}
 	lws_set_opaque_user_data(c->wsi, c);
+	c->h = h;
 
 	return c;
 }
@@ -154,10 +217,12 @@ h_conn(struct h *h, int integrated)
 void
 h_close(struct h_conn *c)
 {
-	if (c->wsi)
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
-				LWS_TO_KILL_SYNC);
+	if (!c->wsi)
+		return;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	c->wsi = NULL;
+	/* synchronous on lws's own loop, a loop turn later on event libs */
+	h_service_until(c->h, destroyed, c);
 }
 
 void
@@ -182,7 +247,20 @@ now_ms(void)
 void
 h_service_some(struct h *h)
 {
-	lws_service(h->cx, 0);
+	switch (h->evlib) {
+	case H_EV_UV:
+		uv_run(h->loop, UV_RUN_ONCE);
+		break;
+	case H_EV_EV:
+		ev_run(h->loop, EVRUN_ONCE);
+		break;
+	case H_EV_GLIB:
+		g_main_context_iteration(g_main_loop_get_context(h->loop), 1);
+		break;
+	default:
+		lws_service(h->cx, 0);
+		break;
+	}
 }
 
 int
@@ -197,7 +275,7 @@ h_service_until(struct h *h, int (*pred)(void *), void *arg)
 				H_DEADLINE_MS);
 			return -1;
 		}
-		lws_service(h->cx, 0);
+		h_service_some(h);
 	}
 
 	return 0;

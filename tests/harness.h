@@ -27,6 +27,7 @@ extern int h_failures, h_checks;
 
 /* a connection: a raw wsi adopted from one end of a socketpair */
 struct h_conn {
+	struct h	*h;
 	struct lws	*wsi;
 	int		peer_fd;	/* the other end */
 	int		writables;	/* RAW_WRITEABLE callbacks seen */
@@ -37,16 +38,23 @@ struct h_conn {
 };
 
 struct h {
+	lws_sorted_usec_list_t	tick;		/* keeps lws_service() ticking */
 	struct lws_context	*cx;
 	struct lws_vhost	*vh;		/* integrated */
 	struct lws_vhost	*vh_plain;	/* protocols[0] without hook */
+	int			evlib;		/* H_EV_* */
+	int			inited;		/* PROTOCOL_INIT seen on vh */
+	void			*loop;		/* our foreign loop, if evlib */
 };
+
+enum { H_EV_POLL, H_EV_UV, H_EV_EV, H_EV_GLIB };
 
 /* evlib: NULL for the default poll loop, or "uv", "ev", "glib" */
 int  h_init(struct h *h, const char *evlib);
 void h_destroy(struct h *h);
 struct h_conn *h_conn(struct h *h, int integrated);
-void h_close(struct h_conn *c);	/* closes the wsi now (WSI_DESTROY) */
+/* closes the wsi and services until it is freed (WSI_DESTROY seen) */
+void h_close(struct h_conn *c);
 void h_conn_free(struct h_conn *c);
 
 /* service the context until pred(arg) is true; -1 (and a failure) if the

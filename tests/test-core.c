@@ -836,7 +836,7 @@ test_deprecated(void)
 static void
 test_context_destroy(void)
 {
-	struct h h2 = H;
+	struct h *h2 = &H;
 	struct lws_threadpool *tp;
 	struct h_conn *c;
 	struct h_task run, q;
@@ -850,7 +850,7 @@ test_context_destroy(void)
 	CHECK_EQ(enqueue(tp, &q, c->wsi), LWSTP_OK);
 
 	/* context destroy closes the wsi: q ends now, run is told to stop */
-	h_destroy(&h2);
+	h_destroy(h2);
 	CHECK_EQ(q.cleanups, 1);
 	h_task_allow(&run, 2);
 	lws_threadpool_finish(tp);
@@ -864,7 +864,7 @@ test_context_destroy(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -887,7 +887,8 @@ main(void)
 	};
 	size_t i;
 
-	if (h_init(&H, NULL)) {
+	/* argv[1]: event lib ("uv", "ev", "glib"), default lws's poll loop */
+	if (h_init(&H, argc > 1 ? argv[1] : NULL)) {
 		fprintf(stderr, "cannot create the lws context\n");
 		return 1;
 	}
