@@ -129,7 +129,12 @@ h_init(struct h *h, const char *evlib)
 		info.options |= LWS_SERVER_OPTION_LIBEV;
 	} else if (evlib && !strcmp(evlib, "glib")) {
 		h->evlib = H_EV_GLIB;
-		h->loop = g_main_loop_new(NULL, 0);
+		{
+			GMainContext *gmc = g_main_context_new();
+
+			h->loop = g_main_loop_new(gmc, 0);
+			g_main_context_unref(gmc);
+		}
 		info.options |= LWS_SERVER_OPTION_GLIB;
 	} else if (evlib) {
 		fprintf(stderr, "unknown event lib %s\n", evlib);

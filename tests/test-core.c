@@ -21,6 +21,7 @@
 #define R_OUT	LWS_TP_RETURN_FLAG_OUTLIVE
 
 static struct h H;
+static const char *evlib;	/* NULL: lws's own poll loop */
 
 static struct lws_threadpool *
 pool(int threads, int depth, unsigned int sync_ms)
@@ -832,6 +833,76 @@ test_deprecated(void)
 	h_conn_free(c);
 }
 
+static int
+one_reaped(void *arg)
+{
+	return ((struct reaper *)arg)->reaped >= 1;
+}
+
+/* two contexts, each with its own pool: each wsi is served by its own */
+static void
+test_two_contexts(void)
+{
+	struct lws_threadpool *tp1 = pool(1, 2, 0), *tp2;
+	struct lws_threadpool_task_args a;
+	struct lwstp_create_args ca;
+	struct h_conn *c1, *c2;
+	struct reaper r1, r2;
+	struct h_task t1, t2;
+	struct h H2;
+
+	CHECK_EQ(h_init(&H2, evlib), 0);
+	memset(&ca, 0, sizeof(ca));
+	ca.threads = 1;
+	ca.max_queue_depth = 2;
+	tp2 = lwstp_create(H2.cx, &ca, "second");
+	CHECK(tp2 != NULL);
+	c1 = h_conn(&H, 1);
+	c2 = h_conn(&H2, 1);
+
+	h_task_init(&t1, R_FIN, 0);
+	h_task_script(&t1, 1, R_SYNC);
+	h_task_init(&t2, R_FIN, 0);
+	h_task_script(&t2, 1, R_SYNC);
+
+	/* a wsi of one context can not go to the other's pool */
+	h_task_args(&t2, c2->wsi, &a);
+	CHECK_EQ(lwstp_enqueue(tp1, &a, NULL, "cross"), LWSTP_E_INVAL);
+
+	CHECK_EQ(enqueue(tp1, &t1, c1->wsi), LWSTP_OK);
+	CHECK_EQ(enqueue(tp2, &t2, c2->wsi), LWSTP_OK);
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	c1->priv = &r1;
+	c1->on_writable = on_writable_reap;
+	c2->priv = &r2;
+	c2->on_writable = on_writable_reap;
+	h_task_allow(&t1, 2);
+	h_task_allow(&t2, 2);
+
+	/* each context's service loop sees only its own wsi's writables */
+	h_service_until(&H, one_reaped, &r1);
+	CHECK_EQ(r1.acked, 1);
+	CHECK_EQ(r2.acked + r2.reaped, 0);
+	h_service_until(&H2, one_reaped, &r2);
+	CHECK_EQ(r2.acked, 1);
+	CHECK_EQ(t1.cleanups, 1);
+	CHECK_EQ(t2.cleanups, 1);
+
+	lws_threadpool_finish(tp2);
+	lws_threadpool_destroy(tp2);
+	h_conn_free(c2);
+	h_destroy(&H2);
+
+	/* the first context and its pool are untouched */
+	CHECK_EQ(stats(tp1).threads, 1);
+	lws_threadpool_finish(tp1);
+	lws_threadpool_destroy(tp1);
+	h_conn_free(c1);
+	h_task_fini(&t1);
+	h_task_fini(&t2);
+}
+
 /* a pool still holding tasks when the lws_context goes away */
 static void
 test_context_destroy(void)
@@ -883,12 +954,14 @@ main(int argc, char **argv)
 		{ "sync_pingpong", test_sync_pingpong },
 		{ "bad_return_and_sync_misuse", test_bad_return_and_sync_misuse },
 		{ "deprecated", test_deprecated },
+		{ "two_contexts", test_two_contexts },
 		{ "context_destroy", test_context_destroy },
 	};
 	size_t i;
 
 	/* argv[1]: event lib ("uv", "ev", "glib"), default lws's poll loop */
-	if (h_init(&H, argc > 1 ? argv[1] : NULL)) {
+	evlib = argc > 1 ? argv[1] : NULL;
+	if (h_init(&H, evlib)) {
 		fprintf(stderr, "cannot create the lws context\n");
 		return 1;
 	}

@@ -56,6 +56,9 @@ class Server:
         self.binary = binary
         self.args = list(args)
         self.uv = "--uv" in self.args
+        # the server leaves closing connections' tasks to the library's
+        # WSI_DESTROY handling instead of dequeueing them itself
+        self.no_dequeue = "--no-dequeue" in self.args
         self.proc = None
         self.port = None
         self.tmp = tempfile.TemporaryDirectory(prefix="lwstp-ws-")
@@ -328,6 +331,8 @@ async def test_disconnect_while_queued(srv):
             lambda s: s["tp"]["queued"] == 0 and
             s["cleanups"] - before["cleanups"] == 10,
             "the queued tasks to be cleaned up")
+        assert st["dequeued"] - before["dequeued"] == \
+            (0 if srv.no_dequeue else 10), st
         # the holders' tasks were not disturbed
         assert st["tp"]["running"] == THREADS, st
         assert st["tp"]["syncing"] == THREADS, st
@@ -352,6 +357,8 @@ async def test_disconnect_while_syncing(srv):
         THREADS, st
     assert st["tp"]["detached"] - before["tp"]["detached"] == THREADS, st
     assert st["completed"] == before["completed"], st
+    assert st["dequeued"] - before["dequeued"] == \
+        (0 if srv.no_dequeue else THREADS), st
 
 
 async def random_client(port, rng, i):
@@ -432,20 +439,112 @@ async def test_outlive(srv):
     st = await srv.wait_settled()
     assert st["outlive_completed"] - before["outlive_completed"] == n, st
 
+    # and still queued when the clients leave: they run later, detached
+    holders = await hold(srv.port, THREADS)
+    before = await srv.stats()
+    clients = [await ws_connect(srv.port, count=10, outlive=1)
+               for _ in range(n)]
+    await srv.wait_stats(lambda s: s["tp"]["queued"] == n, "queued tasks")
+    for ws in clients:
+        await close_abruptly(ws, "abort")
+    st = await srv.wait_stats(lambda s: s["tp"]["detached"] -
+                              before["tp"]["detached"] == n,
+                              "the queued tasks detached")
+    assert st["tp"]["queued"] == n, "a queued OUTLIVE task was dropped"
+    await finish_holders(holders)
+    st = await srv.wait_settled()
+    assert st["outlive_completed"] - before["outlive_completed"] == n, st
+    assert st["cleanups_detached"] - before["cleanups_detached"] == n, st
+
+
+async def wait_stalled(srv, key, polls=5, timeout=STATS_TIMEOUT):
+    """Poll /stats until tp[key] stays the same over `polls` readings."""
+    deadline = time.monotonic() + timeout
+    last, same = None, 0
+    while same < polls:
+        assert time.monotonic() < deadline, "%s never settled" % key
+        await asyncio.sleep(0.05)
+        v = (await srv.stats())["tp"][key]
+        same = same + 1 if v == last else 0
+        last = v
+    return last
+
+
+async def test_slow_reader(srv):
+    """A client that stops reading: the stream stalls with the task waiting
+    in SYNC (the server writes no more than the kernel takes), and resumes
+    complete and in order when the client reads again: no writable lost."""
+    before = await srv.stats()
+    count, pad = 1000, 32768    # 32 MB: much more than loopback buffers
+    ws = await ws_connect(srv.port, count=count, pad=pad)
+    try:
+        assert await recv(ws) == "t0 seq 0 " + "x" * pad
+        ws.transport.pause_reading()
+        try:
+            syncs = await wait_stalled(srv, "syncs")
+            st = await srv.stats()
+            assert st["tp"]["syncing"] == 1, st
+            assert syncs - before["tp"]["syncs"] < count, \
+                "the server wrote everything to a client that reads nothing"
+        finally:
+            ws.transport.resume_reading()
+        for n in range(1, count):
+            m = await recv(ws)
+            assert m == "t0 seq %d " % n + "x" * pad, \
+                "message %d: %r..." % (n, m[:20])
+        assert await recv(ws) == "done"
+    finally:
+        await ws.close()
+    st = await srv.wait_settled()
+    assert st["completed"] - before["completed"] == 1, st
+
+
+async def stream_until_closed(ws, n):
+    """Read "t0 seq n", n + 1, ... until the server closes; bounded."""
+    try:
+        while n < 10 ** 6:
+            m = await recv(ws)
+            assert m == "t0 seq %d" % n, m
+            n += 1
+    except websockets.ConnectionClosed:
+        pass
+    return n
+
 
 async def test_shutdown_with_live_tasks(srv):
-    """(f) SIGTERM with a task held in SYNC, queued tasks and a detached
-    OUTLIVE task still running: clean exit, one cleanup per task."""
-    holders = await hold(srv.port, THREADS - 1)
+    """(f) SIGTERM with a task held in SYNC, queued tasks (one of them
+    detached), clients being streamed to and a detached OUTLIVE task still
+    running: clean exit, one cleanup per task."""
+    holders = await hold(srv.port, 1)
     long = await ws_connect(srv.port, count=10000, work_us=5000, outlive=1)
     assert await recv(long) == "t0 seq 0"
     await close_abruptly(long, "abort")
+    # the other THREADS - 2 workers stream; what comes next has to wait
+    streamers = [await ws_connect(srv.port, count=10 ** 6)
+                 for _ in range(THREADS - 2)]
+    for ws in streamers:
+        assert await recv(ws) == "t0 seq 0"
+    readers = [asyncio.ensure_future(stream_until_closed(ws, 1))
+               for ws in streamers]
     queued = await ws_connect(srv.port, count=3, tasks=2)
-    await srv.wait_stats(lambda s: s["tp"]["queued"] >= 1,
-                         "a queued task")
-    await check_exit(srv)
-    for ws in holders + [queued]:
-        await close_abruptly(ws, "abort")
+    # a queued OUTLIVE task whose client left: detached, still queued
+    gone = await ws_connect(srv.port, count=3, outlive=1)
+    st = await srv.wait_stats(lambda s: s["tp"]["queued"] == 3,
+                              "3 queued tasks")
+    await close_abruptly(gone, "abort")
+    await srv.wait_stats(lambda s: s["tp"]["queued"] == 3 and
+                         s["tp"]["detached"] > st["tp"]["detached"] and
+                         s["tp"]["syncs"] - st["tp"]["syncs"] >= 50,
+                         "a detached queued task, and streaming")
+    try:
+        await check_exit(srv)
+        got = await asyncio.wait_for(asyncio.gather(*readers), RECV_TIMEOUT)
+        assert min(got) > 1, got
+    finally:
+        for r in readers:
+            r.cancel()
+        for ws in holders + streamers + [queued]:
+            await close_abruptly(ws, "abort")
 
 
 async def check_exit(srv):
@@ -559,6 +658,14 @@ async def main(argv):
             test_disconnect_while_syncing,
             test_disconnect_at_random_stages,
             test_outlive,
+            test_slow_reader,
+            test_shutdown_with_live_tasks,
+        ]),
+        (["--threads", str(THREADS), "--queue", "256", "--no-dequeue"], [
+            test_disconnect_while_queued,
+            test_disconnect_while_syncing,
+            test_disconnect_at_random_stages,
+            test_outlive,
             test_shutdown_with_live_tasks,
         ]),
         (["--threads", "1", "--queue", "1",
@@ -571,6 +678,7 @@ async def main(argv):
 
     for args, tests in plans:
         srv = Server(binary, args + extra)
+        print("# server %s" % " ".join(args + extra))
         try:
             await srv.start()
         except Exception as e:
@@ -579,17 +687,18 @@ async def main(argv):
             failed += len(tests)
             continue
         try:
+            tag = " [no-dequeue]" if srv.no_dequeue else ""
             for t in tests:
                 t0 = time.monotonic()
                 try:
                     await asyncio.wait_for(t(srv), 90)
                     passed += 1
-                    print("PASS %s (%.2f s)" % (t.__name__,
+                    print("PASS %s%s (%.2f s)" % (t.__name__, tag,
                                                time.monotonic() - t0))
                 except Exception as e:
                     failed += 1
-                    print("FAIL %s: %s: %s" % (t.__name__,
-                                               type(e).__name__, e))
+                    print("FAIL %s%s: %s: %s" % (t.__name__, tag,
+                                                 type(e).__name__, e))
                     traceback.print_exc(file=sys.stdout)
                     if srv.proc.poll() is not None:
                         print("server exited %d; stderr tail:\n%s" %
