@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing lws-threadpool needs on
+# Debian 12 (as root, or through sudo).  Does nothing if all is there.
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
+      libuv1-dev libev-dev libglib2.0-dev python3-websockets)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
