@@ -22,13 +22,15 @@
  *   ack	1: a SYNC is only acknowledged when the client sends the text
  *		message "ack" (so a client holds its task, and the worker, in
  *		SYNC for as long as it likes, up to --sync-timeout-ms)
+ *   pad	append a space and this many 'x' to each message, 0 .. 65536
  *
  * Messages sent to the client:
  *
  *   "tI seq N"		message N (0 .. count - 1) of task I, in order per task
+ *			(with pad=P: "tI seq N " and P times 'x')
  *   "done"		all the connection's tasks ended and were reaped; or
  *   "done stopped=K"	the same, K of them ended STOPPED (sync timeout, or the
- *			client sent "stop", which answers the oldest unacked
+ *			client sent "stop", which answers the first unacked
  *			SYNC with lws_threadpool_task_sync(task, 1))
  *   "error: queue full" the pool refused a task (LWSTP_E_QUEUE_FULL): the
  *			tasks already queued for the connection are dequeued,
@@ -43,7 +45,9 @@
  *
  * Options: --port N (7681), --iface ADDR (127.0.0.1), --uv (libuv event
  * loop), --threads N (4), --queue N (64), --sync-timeout-ms N (0: library
- * default), -d LOGLEVEL.
+ * default), --no-dequeue (leave the tasks of a closing connection to the
+ * library's WSI_DESTROY handling instead of dequeueing them at
+ * WS_SERVER_DROP_PROTOCOL), -d LOGLEVEL.
  */
 
 #include <lwstp.h>
@@ -63,6 +67,7 @@
 #define TP_TEST_MAX_TASKS	8
 #define TP_TEST_MAX_COUNT	1000000
 #define TP_TEST_MAX_WORK_US	100000
+#define TP_TEST_MAX_PAD		65536
 #define TASK_DATA_MAGIC		0x74706474u
 #define CLOSE_TRY_AGAIN_LATER	1013	/* RFC 6455 registry, not in lws 4.1 */
 
@@ -78,12 +83,15 @@ static atomic_ullong ctr_outlive_completed; /* ... of them, after their wsi
 					     * went away */
 static atomic_ullong ctr_refused;	/* connections refused */
 static atomic_ullong ctr_bad_cleanup;	/* cleanup on a wrong / dead user */
+static atomic_ullong ctr_dequeued;	/* tasks dequeued at DROP_PROTOCOL */
+static atomic_ullong ctr_choked;	/* writables that found the pipe choked */
 
 /* --- the ws protocol "lws-threadpool-test" ------------------------------ */
 
 struct per_vhost_data__tp_test {
 	struct lws_threadpool		*tp;
 	struct lws_context		*context;
+	int				dequeue_on_drop;
 };
 
 /*
@@ -96,6 +104,7 @@ struct task_data {
 	int		index;		/* const: task index on its connection */
 	int		count;		/* const: messages to produce */
 	int		work_us;	/* const: simulated work per message */
+	int		pad;		/* const: filler bytes per message */
 	char		outlive;	/* const */
 
 	char		awaiting_ack;	/* service thread only */
@@ -103,13 +112,17 @@ struct task_data {
 	/* written by the worker; read by the service thread only while the
 	 * task waits in SYNC, or after it ended */
 	int		pos;
-	char		msg[LWS_PRE + 32];
+	size_t		msg_len;
+	char		msg[];		/* LWS_PRE + MSG_HDR_LEN + pad */
 };
+
+#define MSG_HDR_LEN	32
 
 struct conn_params {
 	int		count;
 	int		tasks;
 	int		work_us;
+	int		pad;
 	char		outlive;
 	char		ack;
 };
@@ -159,6 +172,8 @@ task_function(void *user, enum lws_threadpool_task_status s)
 {
 	struct task_data *priv = (struct task_data *)user;
 	int flags = priv->outlive ? LWS_TP_RETURN_FLAG_OUTLIVE : 0;
+	char *p = priv->msg + LWS_PRE;
+	int n;
 
 	if (s == LWS_TP_STATUS_STOPPING)
 		return LWS_TP_RETURN_STOPPED;
@@ -170,8 +185,14 @@ task_function(void *user, enum lws_threadpool_task_status s)
 	if (priv->work_us)
 		usleep((useconds_t)priv->work_us);
 
-	lws_snprintf(priv->msg + LWS_PRE, sizeof(priv->msg) - LWS_PRE,
-		     "t%d seq %d", priv->index, priv->pos++);
+	n = lws_snprintf(p, MSG_HDR_LEN, "t%d seq %d", priv->index,
+			 priv->pos++);
+	if (priv->pad) {
+		p[n++] = ' ';
+		memset(p + n, 'x', (size_t)priv->pad);
+		n += priv->pad;
+	}
+	priv->msg_len = (size_t)n;
 
 	return (enum lws_threadpool_task_return)(LWS_TP_RETURN_SYNC | flags);
 }
@@ -203,6 +224,7 @@ get_conn_params(struct lws *wsi, struct conn_params *p)
 	p->work_us = urlarg_int(wsi, "work_us=", 0, 0, TP_TEST_MAX_WORK_US);
 	p->outlive = (char)urlarg_int(wsi, "outlive=", 0, 0, 1);
 	p->ack = (char)urlarg_int(wsi, "ack=", 0, 0, 1);
+	p->pad = urlarg_int(wsi, "pad=", 0, 0, TP_TEST_MAX_PAD);
 }
 
 /* drop every task still bound to the wsi; returns how many */
@@ -362,6 +384,7 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 
 	if (lws_send_pipe_choked(wsi)) {
 		/* come back when the kernel took what we sent already */
+		atomic_fetch_add(&ctr_choked, 1);
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
@@ -382,8 +405,7 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 		priv = ws.priv[pick];
 		pss->next = (priv->index + 1) % TP_TEST_MAX_TASKS;
 
-		if (write_text(wsi, priv->msg + LWS_PRE,
-			       strlen(priv->msg + LWS_PRE))) {
+		if (write_text(wsi, priv->msg + LWS_PRE, priv->msg_len)) {
 			lws_threadpool_task_sync(ws.syncing[pick], 1);
 			return -1;
 		}
@@ -431,7 +453,8 @@ tp_test_established(struct lws *wsi, struct per_vhost_data__tp_test *vhd,
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
 
 	for (n = 0; n < pss->p.tasks; n++) {
-		priv = malloc(sizeof(*priv));
+		priv = malloc(sizeof(*priv) + LWS_PRE + MSG_HDR_LEN +
+			      (size_t)pss->p.pad);
 		if (!priv) {
 			r = LWSTP_E_NOMEM;
 			goto refuse;
@@ -441,6 +464,7 @@ tp_test_established(struct lws *wsi, struct per_vhost_data__tp_test *vhd,
 		priv->index = n;
 		priv->count = pss->p.count;
 		priv->work_us = pss->p.work_us;
+		priv->pad = pss->p.pad;
 		priv->outlive = pss->p.outlive;
 
 		memset(&args, 0, sizeof(args));
@@ -448,6 +472,9 @@ tp_test_established(struct lws *wsi, struct per_vhost_data__tp_test *vhd,
 		args.user = priv;
 		args.task = task_function;
 		args.cleanup = cleanup_task_private_data;
+		/* outlive from the start, even if it never ran (the task also
+		 * says so with LWS_TP_RETURN_FLAG_OUTLIVE each time it returns) */
+		args.async_task = pss->p.outlive;
 
 		/* from here on the task owns priv, and frees it in cleanup */
 		r = lwstp_enqueue(vhd->tp, &args, NULL, "ws %s t%d", peer, n);
@@ -519,6 +546,7 @@ callback_tp_test(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!vhd)
 			return 1;
 		vhd->context = lws_get_context(wsi);
+		vhd->dequeue_on_drop = pvo_int(pvo, "dequeue-on-drop", 1);
 
 		if (pvo_int(pvo, "sync-timeout-ms", 0) > 0) {
 			/* only lwstp_create() knows the sync timeout */
@@ -577,8 +605,9 @@ callback_tp_test(struct lws *wsi, enum lws_callback_reasons reason,
 		/* queued or done tasks end now, running ones are told to
 		 * stop (or, if outliving, go on without us) */
 		lwsl_debug("%s: DROP_PROTOCOL wsi %p\n", __func__, wsi);
-		if (pss)
-			dequeue_all(wsi, pss->enqueued);
+		if (pss && vhd && vhd->dequeue_on_drop)
+			atomic_fetch_add(&ctr_dequeued, (unsigned long long)
+					 dequeue_all(wsi, pss->enqueued));
 		break;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -627,7 +656,8 @@ status_body(struct lws *wsi, const char *path, char *p, size_t size)
 		"{\"enqueued\":%llu,\"cleanups\":%llu,"
 		"\"cleanups_detached\":%llu,\"completed\":%llu,"
 		"\"outlive_completed\":%llu,\"refused\":%llu,"
-		"\"bad_cleanups\":%llu,\"tp\":{\"threads\":%d,\"idle\":%d,"
+		"\"bad_cleanups\":%llu,\"dequeued\":%llu,\"choked\":%llu,"
+		"\"tp\":{\"threads\":%d,\"idle\":%d,"
 		"\"queued\":%d,\"running\":%d,\"syncing\":%d,"
 		"\"done_waiting\":%d,\"enqueued\":%llu,"
 		"\"rejected_full\":%llu,\"finished\":%llu,\"stopped\":%llu,"
@@ -640,6 +670,8 @@ status_body(struct lws *wsi, const char *path, char *p, size_t size)
 		(unsigned long long)atomic_load(&ctr_outlive_completed),
 		(unsigned long long)atomic_load(&ctr_refused),
 		(unsigned long long)atomic_load(&ctr_bad_cleanup),
+		(unsigned long long)atomic_load(&ctr_dequeued),
+		(unsigned long long)atomic_load(&ctr_choked),
 		st.threads, st.idle, st.queued, st.running, st.syncing,
 		st.done_waiting, (unsigned long long)st.enqueued,
 		(unsigned long long)st.rejected_full,
@@ -764,7 +796,7 @@ opt_int(int argc, const char **argv, const char *name, int def)
 int
 main(int argc, const char **argv)
 {
-	struct lws_protocol_vhost_options pvo_opts[3], pvo;
+	struct lws_protocol_vhost_options pvo_opts[4], pvo;
 	struct lws_context_creation_info info;
 	char s_threads[16], s_queue[16], s_sync[16];
 	unsigned long long enq, cln;
@@ -794,6 +826,10 @@ main(int argc, const char **argv)
 	pvo_opts[1].next = &pvo_opts[2];
 	pvo_opts[2].name = "sync-timeout-ms";
 	pvo_opts[2].value = s_sync;
+	pvo_opts[2].next = &pvo_opts[3];
+	pvo_opts[3].name = "dequeue-on-drop";
+	pvo_opts[3].value = lws_cmdline_option(argc, argv, "--no-dequeue") ?
+								"0" : "1";
 	memset(&pvo, 0, sizeof(pvo));
 	pvo.options = pvo_opts;
 	pvo.name = TP_TEST_PROTOCOL;
