@@ -16,8 +16,9 @@
  *
  *   count	messages per task, 0 .. 1000000 (default 10)
  *   tasks	tasks for this connection, 1 .. 8 (default 1)
- *   outlive	1: the tasks return LWS_TP_RETURN_FLAG_OUTLIVE, so they run
- *		to their end even if the connection goes away
+ *   outlive	1: the tasks are queued with async_task set and return
+ *		LWS_TP_RETURN_FLAG_OUTLIVE, so they run to their end even if
+ *		the connection goes away
  *   work_us	simulated work before each message, 0 .. 100000 us
  *   ack	1: a SYNC is only acknowledged when the client sends the text
  *		message "ack" (so a client holds its task, and the worker, in
@@ -26,19 +27,21 @@
  *
  * Messages sent to the client:
  *
- *   "tI seq N"		message N (0 .. count - 1) of task I, in order per task
- *			(with pad=P: "tI seq N " and P times 'x')
- *   "done"		all the connection's tasks ended and were reaped; or
- *   "done stopped=K"	the same, K of them ended STOPPED (sync timeout, or the
- *			client sent "stop", which answers the first unacked
- *			SYNC with lws_threadpool_task_sync(task, 1))
- *   "error: queue full" the pool refused a task (LWSTP_E_QUEUE_FULL): the
- *			tasks already queued for the connection are dequeued,
- *			and after this message the server closes the connection
- *			with status 1013 (Try Again Later), reason "queue full".
- *			(On --uv, the distro lws may drop that close frame.)
- *			Any other refusal sends "error: <reason>" and closes
- *			with 1011.
+ *   "tI seq N"
+ *	message N (0 .. count - 1) of task I, in order per task (with pad=P:
+ *	"tI seq N " and P times 'x')
+ *   "done"
+ *	all the connection's tasks ended and were reaped
+ *   "done stopped=K"
+ *	the same, K of them ended STOPPED (sync timeout, or the client sent
+ *	"stop", which answers the first unacked SYNC with
+ *	lws_threadpool_task_sync(task, 1))
+ *   "error: queue full"
+ *	the pool refused a task (LWSTP_E_QUEUE_FULL): the tasks already queued
+ *	for the connection are dequeued, and after this message the server
+ *	closes the connection with status 1013 (Try Again Later), reason
+ *	"queue full" (on --uv, the distro lws may drop that close frame).  Any
+ *	other refusal sends "error: <reason>" and closes with 1011.
  *
  * At exit it prints "lwstp-ws-server: enqueued=X cleanups=Y" on stdout and
  * exits non-zero if every task it queued did not get exactly one cleanup.
@@ -69,7 +72,7 @@
 #define TP_TEST_MAX_WORK_US	100000
 #define TP_TEST_MAX_PAD		65536
 #define TASK_DATA_MAGIC		0x74706474u
-#define CLOSE_TRY_AGAIN_LATER	1013	/* RFC 6455 registry, not in lws 4.1 */
+#define CLOSE_TRY_AGAIN_LATER	1013	/* IANA close code, not in lws 4.1 */
 
 /*
  * Process-wide counters.  Cleanups of detached tasks run on pool workers,
@@ -78,13 +81,13 @@
 static atomic_ullong ctr_enqueued;	/* tasks the pool accepted */
 static atomic_ullong ctr_cleanups;	/* cleanup() calls */
 static atomic_ullong ctr_cleanups_detached; /* ... with wsi NULL */
-static atomic_ullong ctr_completed;	/* tasks that produced every message */
+static atomic_ullong ctr_completed;	/* tasks that sent every message */
 static atomic_ullong ctr_outlive_completed; /* ... of them, after their wsi
 					     * went away */
 static atomic_ullong ctr_refused;	/* connections refused */
-static atomic_ullong ctr_bad_cleanup;	/* cleanup on a wrong / dead user */
+static atomic_ullong ctr_bad_cleanup;	/* cleanup of a bad / dead user */
 static atomic_ullong ctr_dequeued;	/* tasks dequeued at DROP_PROTOCOL */
-static atomic_ullong ctr_choked;	/* writables that found the pipe choked */
+static atomic_ullong ctr_choked;	/* writables finding the pipe choked */
 
 /* --- the ws protocol "lws-threadpool-test" ------------------------------ */
 
@@ -101,11 +104,11 @@ struct per_vhost_data__tp_test {
  */
 struct task_data {
 	uint32_t	magic;
-	int		index;		/* const: task index on its connection */
-	int		count;		/* const: messages to produce */
-	int		work_us;	/* const: simulated work per message */
-	int		pad;		/* const: filler bytes per message */
-	char		outlive;	/* const */
+	int		index;	/* const: task index on its connection */
+	int		count;	/* const: messages to produce */
+	int		work_us; /* const: simulated work per message */
+	int		pad;	/* const: filler bytes per message */
+	char		outlive; /* const */
 
 	char		awaiting_ack;	/* service thread only */
 
@@ -113,7 +116,7 @@ struct task_data {
 	 * task waits in SYNC, or after it ended */
 	int		pos;
 	size_t		msg_len;
-	char		msg[];		/* LWS_PRE + MSG_HDR_LEN + pad */
+	char		msg[];	/* LWS_PRE + MSG_HDR_LEN + pad */
 };
 
 #define MSG_HDR_LEN	32
@@ -129,10 +132,10 @@ struct conn_params {
 
 struct per_session_data__tp_test {
 	struct conn_params	p;
-	int			enqueued;  /* tasks queued for this wsi */
-	int			reaped;	   /* of those, reaped (or dequeued) */
-	int			stopped;   /* of those reaped, ended STOPPED */
-	int			next;	   /* round robin: task to serve next */
+	int			enqueued; /* tasks queued for this wsi */
+	int			reaped;	/* of those, reaped (or dequeued) */
+	int			stopped; /* of those reaped, ended STOPPED */
+	int			next;	/* round robin: next task to serve */
 	int			refuse_err; /* enqueue failed with this */
 	char			refused;
 	char			error_sent;
@@ -373,7 +376,8 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 			return -1;
 		}
 		len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
-				   "error: %s", lwstp_strerror(pss->refuse_err));
+				   "error: %s",
+				   lwstp_strerror(pss->refuse_err));
 		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
 			return -1;
 		pss->error_sent = 1;
@@ -472,8 +476,10 @@ tp_test_established(struct lws *wsi, struct per_vhost_data__tp_test *vhd,
 		args.user = priv;
 		args.task = task_function;
 		args.cleanup = cleanup_task_private_data;
-		/* outlive from the start, even if it never ran (the task also
-		 * says so with LWS_TP_RETURN_FLAG_OUTLIVE each time it returns) */
+		/*
+		 * outlive from the start, even if it never ran (the task
+		 * also says so with LWS_TP_RETURN_FLAG_OUTLIVE each time)
+		 */
 		args.async_task = pss->p.outlive;
 
 		/* from here on the task owns priv, and frees it in cleanup */
@@ -696,7 +702,8 @@ callback_status(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		/* in is the url part after the mountpoint: use the full one */
-		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
+		if (lws_hdr_copy(wsi, path, sizeof(path),
+				 WSI_TOKEN_GET_URI) < 0)
 			return -1;
 		pss->len = status_body(wsi, path, pss->body + LWS_PRE,
 				       sizeof(pss->body) - LWS_PRE);
