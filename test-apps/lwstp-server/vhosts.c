@@ -1,0 +1,299 @@
+/*
+ * lwstp-server - plugins, the lws context and the vhosts
+ *
+ * The distro lws has the plugin API (lws_plugins_init) but not the
+ * LWS_WITH_PLUGINS context option, so the server loads the plugins itself
+ * and gives each vhost an explicit protocol list:
+ *
+ *   protocols[0]	"http", lwstp_callback_http_dummy: the lwstp integration
+ *   protocols[1..]	the plugin protocols the vhost's "ws-protocols" names
+ *
+ * lws gives a protocol LWS_CALLBACK_PROTOCOL_INIT on a vhost with per-vhost
+ * options only if the options name it, so protocols[0] gets an (empty)
+ * entry "http" of its own: without its PROTOCOL_INIT, liblwstp would not
+ * know the vhost is integrated.
+ */
+
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/*
+ * protocols[0]: lwstp_callback_http_dummy, the lwstp integration, plus one
+ * thing.  When a protocol fails LWS_CALLBACK_PROTOCOL_INIT, lws 4.1.6 frees
+ * its per-vhost data through vh->protocol_vh_privs without checking that
+ * the array exists, and it exists only once a protocol of the vhost has
+ * allocated per-vhost data: a plugin refusing its options before allocating
+ * anything crashes lws.  protocols[0] is initialised first, so allocating a
+ * byte of per-vhost data here makes sure the array is there.
+ */
+static int
+callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_PROTOCOL_INIT &&
+	    !lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
+					 lws_get_protocol(wsi), 1))
+		return -1;
+
+	return lwstp_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols proto_http = {
+	"http", callback_http, 0, 0, 0, NULL, 0
+};
+
+static int
+plugin_each(struct lws_plugin *p, void *user)
+{
+	const lws_plugin_protocol_t *pp = (const lws_plugin_protocol_t *)p->hdr;
+	int n;
+
+	for (n = 0; n < pp->count_protocols; n++)
+		lwsl_notice("lwstp-server: plugin %s: protocol \"%s\"\n",
+			    pp->hdr.name, pp->protocols[n].name);
+
+	return 0;
+}
+
+int
+lwstp_server_plugins_load(struct lwstp_server *s, const struct lwstp_conf *c)
+{
+	struct stat st;
+	int n;
+
+	if (!c->count_plugin_dirs)
+		return 0;
+
+	for (n = 0; n < c->count_plugin_dirs; n++)
+		if (stat(c->plugin_dirs[n], &st) || !S_ISDIR(st.st_mode))
+			lwsl_warn("lwstp-server: plugin dir %s: not a "
+				  "directory\n", c->plugin_dirs[n]);
+
+	if (lws_plugins_init(&s->plugins, c->plugin_dirs,
+			     "lws_protocol_plugin", NULL, plugin_each, NULL)) {
+		lwsl_err("lwstp-server: loading plugins failed\n");
+		return -1;
+	}
+
+	return 0;
+}
+
+/* the loaded protocol called name, or NULL */
+static const struct lws_protocols *
+find_protocol(struct lwstp_server *s, const char *name)
+{
+	const struct lws_plugin *p;
+	int n;
+
+	for (p = s->plugins; p; p = p->list) {
+		const lws_plugin_protocol_t *pp =
+				(const lws_plugin_protocol_t *)p->hdr;
+
+		for (n = 0; n < pp->count_protocols; n++)
+			if (pp->protocols[n].name &&
+			    !strcmp(pp->protocols[n].name, name))
+				return &pp->protocols[n];
+	}
+
+	return NULL;
+}
+
+static int
+vhost_enables(const struct lwstp_conf_vhost *vh, const char *name)
+{
+	const struct lws_protocol_vhost_options *o;
+
+	for (o = vh->pvo; o; o = o->next)
+		if (!strcmp(o->name, name))
+			return 1;
+
+	return 0;
+}
+
+int
+lwstp_server_check(struct lwstp_server *s, const struct lwstp_conf *c,
+		   char *err, size_t errlen)
+{
+	const struct lws_protocol_vhost_options *o;
+	const struct lwstp_conf_vhost *vh;
+	const struct lws_http_mount *m;
+	int i = 0;
+
+	for (vh = c->vhosts; vh; vh = vh->next, i++) {
+		for (o = vh->pvo; o; o = o->next)
+			if (strcmp(o->name, proto_http.name) &&
+			    !find_protocol(s, o->name)) {
+				lws_snprintf(err, errlen, "%s:%d: vhost \"%s\":"
+					" ws-protocols: no plugin provides "
+					"protocol \"%s\" (plugin dirs: %s%s)",
+					vh->file, vh->line, vh->name, o->name,
+					c->plugin_dirs[0] ? c->plugin_dirs[0] :
+							    "none",
+					c->count_plugin_dirs > 1 ? ", ..." : "");
+				return -1;
+			}
+
+		for (m = vh->mounts; m; m = m->mount_next)
+			if (m->origin_protocol == LWSMPRO_CALLBACK &&
+			    strcmp(m->origin, proto_http.name) &&
+			    !vhost_enables(vh, m->origin)) {
+				lws_snprintf(err, errlen, "%s:%d: vhost \"%s\":"
+					" mount \"%s\": callback://%s, but "
+					"protocol \"%s\" is not in this vhost's "
+					"\"ws-protocols\"", vh->file, vh->line,
+					vh->name, m->mountpoint, m->origin,
+					m->origin);
+				return -1;
+			}
+	}
+
+	return 0;
+}
+
+static int
+vhost_create(struct lwstp_server *s, struct lwstp_server_vhost *sv,
+	     const struct lwstp_conf *c, const struct lwstp_conf_vhost *vh,
+	     int port)
+{
+	struct lws_context_creation_info info;
+	const struct lws_protocol_vhost_options *o;
+	struct in_addr a4;
+	int n = 1;
+
+	/* protocols[0], the enabled plugin protocols, the terminator */
+	sv->protocols = calloc((size_t)vh->count_pvo + 2,
+			       sizeof(*sv->protocols));
+	if (!sv->protocols)
+		return -1;
+	sv->protocols[0] = proto_http;
+	for (o = vh->pvo; o; o = o->next) {
+		const struct lws_protocols *pr = find_protocol(s, o->name);
+
+		if (pr)	/* lwstp_server_check() vouched for the others */
+			sv->protocols[n++] = *pr;
+	}
+
+	/* an options entry of its own gets protocols[0] its PROTOCOL_INIT */
+	sv->http_pvo.next = vh->pvo;
+	sv->http_pvo.name = proto_http.name;
+	sv->http_pvo.value = "";
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = vh->name;
+	info.port = port >= 0 ? port : vh->port;
+	info.iface = vh->iface;
+	info.protocols = sv->protocols;
+	info.pvo = vhost_enables(vh, proto_http.name) ? vh->pvo :
+							 &sv->http_pvo;
+	info.mounts = vh->mounts;
+	info.headers = vh->headers;
+	info.keepalive_timeout = vh->keepalive_timeout;
+	info.error_document_404 = vh->error_404;
+	if (vh->sts)
+		info.options |= LWS_SERVER_OPTION_STS;
+	/*
+	 * With IPv6 on, lws 4.1 cannot bind its socket to an IPv4 address
+	 * and listens on every address instead: an IPv4 "interface" means
+	 * an IPv4 socket.
+	 */
+	if (vh->noipv6 || (vh->iface && inet_pton(AF_INET, vh->iface, &a4) == 1))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (vh->ipv6only) {
+		info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY;
+		if (vh->ipv6only > 0)
+			info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+	}
+	if (vh->ssl_cert) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = vh->ssl_cert;
+		info.ssl_private_key_filepath = vh->ssl_key;
+		info.ssl_ca_filepath = vh->ssl_ca;
+	}
+
+	sv->vhost = lws_create_vhost(s->context, &info);
+	if (!sv->vhost) {
+		lwsl_err("lwstp-server: %s:%d: vhost \"%s\": creating it "
+			 "failed (port %d in use?)\n", vh->file, vh->line,
+			 vh->name, info.port);
+		return -1;
+	}
+
+	return 0;
+}
+
+int
+lwstp_server_create(struct lwstp_server *s, const struct lwstp_conf *c,
+		    int port)
+{
+	struct lws_context_creation_info info;
+	const struct lwstp_conf_vhost *vh;
+	int i = 0;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	for (vh = c->vhosts; vh; vh = vh->next)
+		if (vh->ssl_cert)
+			info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (c->init_ssl)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.server_string = c->server_string ? c->server_string :
+						"lwstp-server";
+	info.timeout_secs = (unsigned int)c->timeout_secs;
+	info.count_threads = c->count_threads > 0 ?
+				(unsigned int)c->count_threads : 1;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	if (c->count_threads > LWS_MAX_SMP)
+		lwsl_warn("lwstp-server: count-threads %d: this lws has "
+			  "LWS_MAX_SMP %d, using %d\n", c->count_threads,
+			  LWS_MAX_SMP, LWS_MAX_SMP);
+
+	s->context = lws_create_context(&info);
+	if (!s->context) {
+		lwsl_err("lwstp-server: creating the lws context failed\n");
+		return -1;
+	}
+
+	s->vhosts = calloc((size_t)c->count_vhosts + 1, sizeof(*s->vhosts));
+	if (!s->vhosts)
+		return -1;
+	s->count_vhosts = c->count_vhosts;
+
+	for (vh = c->vhosts; vh; vh = vh->next, i++)
+		if (vhost_create(s, &s->vhosts[i], c, vh, port))
+			return -1;
+
+	/*
+	 * Initialise the protocols now rather than at the first service, so
+	 * that a protocol refusing its options (lws logs which) stops the
+	 * server here.
+	 */
+	if (lws_protocol_init(s->context)) {
+		lwsl_err("lwstp-server: a protocol failed to initialise "
+			 "(its options?)\n");
+		return -1;
+	}
+
+	return 0;
+}
+
+void
+lwstp_server_destroy(struct lwstp_server *s)
+{
+	int n;
+
+	if (s->context)
+		lws_context_destroy(s->context);
+	s->context = NULL;
+	if (s->plugins)
+		lws_plugins_destroy(&s->plugins, NULL, NULL);
+	if (s->vhosts)
+		for (n = 0; n < s->count_vhosts; n++)
+			free(s->vhosts[n].protocols);
+	free(s->vhosts);
+	s->vhosts = NULL;
+}
