@@ -47,6 +47,31 @@ lwstp_hub_find(struct lws_context *cx)
 	return hub;
 }
 
+/*
+ * lws_context_destroy() moves the context to LWS_SYSTATE_POLICY_INVALID on
+ * the service thread, then closes each service thread's wake-up pipe, and
+ * only later destroys the protocols (and so, usually, the pools).  Workers
+ * still running meanwhile must not signal that pipe any more.
+ */
+static int
+hub_state_cb(lws_state_manager_t *mgr, lws_state_notify_link_t *link,
+	     int current, int target)
+{
+	struct lwstp_hub *hub = lws_container_of(link, struct lwstp_hub, sn);
+	int n;
+
+	if (target != LWS_SYSTATE_POLICY_INVALID)
+		return 0;
+
+	for (n = 0; n < LWS_MAX_SMP; n++)
+		lwstp_lock(&hub->pt[n].lock);
+	hub->dying = 1;
+	for (n = 0; n < LWS_MAX_SMP; n++)
+		lwstp_unlock(&hub->pt[n].lock);
+
+	return 0;
+}
+
 static struct lwstp_hub *
 hub_create(struct lws_context *cx)
 {
@@ -76,6 +101,10 @@ hub_create(struct lws_context *cx)
 			return NULL;
 		}
 	}
+
+	hub->sn.notify_cb = hub_state_cb;
+	hub->sn.name = "lwstp";
+	lws_state_reg_notifier(lws_system_get_state_manager(cx), &hub->sn);
 
 	return hub;
 }
@@ -117,6 +146,8 @@ lwstp_hub_unref(struct lwstp_hub *hub)
 	if (hub->conns || hub->vhosts)
 		lwsl_err("lwstp: hub freed with conns or vhosts left\n");
 
+	/* the context is still alive: pools die before it (see README) */
+	lws_state_reg_deregister(&hub->sn);
 	for (n = 0; n < LWS_MAX_SMP; n++)
 		pthread_mutex_destroy(&hub->pt[n].lock);
 	pthread_mutex_destroy(&hub->lock);
@@ -183,24 +214,23 @@ __lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn)
 }
 
 /*
- * Ask for a writable callback on the conn's wsi.  Called by workers with
- * tp->lock held (which keeps conn alive).  Returns 1 if the caller must wake
- * the service thread with lws_cancel_service(): the ready list was empty.
+ * Ask for a writable callback on the conn's wsi.  Called by workers (and
+ * finish) with tp->lock held, which keeps conn alive.  Only the call that
+ * makes the ready list non-empty wakes the service thread, and it does so
+ * under pt->lock so that it can not race the context closing its pipe.
  */
-int
+void
 __lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn)
 {
 	struct lwstp_pt *pt = &hub->pt[conn->tsi];
-	int kick = 0;
 
 	lwstp_lock(&pt->lock);
 	if (lws_dll2_is_detached(&conn->ready_link)) {
-		kick = !pt->ready.count;
+		if (!pt->ready.count && !hub->dying)
+			lws_cancel_service(hub->cx);
 		lws_dll2_add_tail(&conn->ready_link, &pt->ready);
 	}
 	lwstp_unlock(&pt->lock);
-
-	return kick;
 }
 
 /*

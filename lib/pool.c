@@ -126,8 +126,7 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 	tp->syncing++;
 	tp->st.syncs++;
 
-	if (__lwstp_conn_mark_ready(tp->hub, task->conn))
-		lws_cancel_service(tp->cx);
+	__lwstp_conn_mark_ready(tp->hub, task->conn);
 
 	deadline_after_ms(&deadline, tp->sync_timeout_ms);
 	while (task->status == LWS_TP_STATUS_SYNCING) {
@@ -248,8 +247,7 @@ worker_main(void *arg)
 
 		if (task->conn) {
 			lws_dll2_add_tail(&task->list, &tp->done);
-			if (__lwstp_conn_mark_ready(tp->hub, task->conn))
-				lws_cancel_service(tp->cx);
+			__lwstp_conn_mark_ready(tp->hub, task->conn);
 			continue;
 		}
 
@@ -487,7 +485,6 @@ void
 lws_threadpool_finish(struct lws_threadpool *tp)
 {
 	lws_dll2_owner_t to_free;
-	int kick = 0;
 
 	if (pool_check(tp, __func__))
 		return;
@@ -513,7 +510,7 @@ lws_threadpool_finish(struct lws_threadpool *tp)
 		tp->st.stopped++;
 		if (task->conn) {
 			lws_dll2_add_tail(&task->list, &tp->done);
-			kick |= __lwstp_conn_mark_ready(tp->hub, task->conn);
+			__lwstp_conn_mark_ready(tp->hub, task->conn);
 		} else {
 			tp->st.reaped++;
 			lws_dll2_add_tail(&task->list, &to_free);
@@ -528,9 +525,6 @@ lws_threadpool_finish(struct lws_threadpool *tp)
 
 	pthread_cond_broadcast(&tp->wake_idle);
 	lwstp_unlock(&tp->lock);
-
-	if (kick)
-		lws_cancel_service(tp->cx);
 
 	lwstp_tasks_free_list(&to_free);
 	lwsl_info("lwstp: %s: finishing\n", tp->name);

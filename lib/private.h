@@ -18,7 +18,8 @@
  *                             and ->iters, every task's ->conn_link
  *  3. tp->lock                everything in the pool marked (tp) below, and
  *                             every field of its tasks marked (tp)
- *  4. pt->lock                pt->ready and conn->ready_link
+ *  4. pt->lock                pt->ready, conn->ready_link, hub->dying; and
+ *                             it is held around lws_cancel_service()
  *
  * A function named __name expects the lock(s) it documents to be held; the
  * plain name takes them.  Worker threads only ever take 3 then 4.  No user
@@ -88,6 +89,11 @@ struct lwstp_hub {
 	struct lwstp_vh		*vhosts; /* (hub->lock) */
 
 	struct lwstp_pt		pt[LWS_MAX_SMP];
+
+	lws_state_notify_link_t	sn;	/* tells us the context is closing */
+	char			dying;	/* the context's wake-up pipe may be
+					 * closed: no more lws_cancel_service()
+					 * (set holding every pt->lock) */
 };
 
 struct lwstp_worker {
@@ -170,7 +176,7 @@ struct lwstp_conn *
 __lwstp_conn_get(struct lwstp_hub *hub, struct lws *wsi);
 void
 __lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn);
-int
+void
 __lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn);
 
 /* task.c */
