@@ -924,6 +924,21 @@ conf_cb(struct lejp_ctx *ctx, char reason)
 		f->count++;
 		return 0;
 
+	case LEJPCB_FAILED:
+		/*
+		 * Bad JSON: LEJP may have read a key it had no chance to
+		 * report (say the ':' is missing); name it in the message.
+		 */
+		pl = strlen(ctx->path);
+		if (f && !f->is_array && pl < sizeof(ctx->path) - 2 &&
+		    pl > f->pathlen + (f->pathlen ? 1 : 0)) {
+			lws_strncpy(f->key, ctx->path + f->pathlen +
+				    (f->pathlen ? 1 : 0), sizeof(f->key));
+			if (!f->count)
+				f->count++;
+		}
+		return 0;
+
 	case LEJPCB_OBJECT_START:
 		return (signed char)container_start(p, ctx, 0);
 	case LEJPCB_ARRAY_START:

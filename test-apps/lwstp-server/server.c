@@ -126,6 +126,21 @@ load_default(struct lwstp_conf *conf, char *err, size_t errlen,
 }
 
 static int
+takes_value(const char *opt)
+{
+	static const char * const opts[] = {
+		"-c", "--port", "--plugin-dir", "-d", "--write-config"
+	};
+	size_t n;
+
+	for (n = 0; n < LWS_ARRAY_SIZE(opts); n++)
+		if (!strcmp(opt, opts[n]))
+			return 1;
+
+	return 0;
+}
+
+static int
 parse_port(const char *s, int *port)
 {
 	char *end;
@@ -161,11 +176,10 @@ main(int argc, const char **argv)
 			usage();
 			return 0;
 		}
-		if (!v || (strcmp(a, "-c") && strcmp(a, "--port") &&
-			   strcmp(a, "--plugin-dir") && strcmp(a, "-d") &&
-			   strcmp(a, "--write-config"))) {
+		if (!takes_value(a) || !v) {
 			fprintf(stderr, "lwstp-server: %s: %s\n", a,
-				v ? "unknown option" : "needs a value");
+				takes_value(a) ? "needs a value" :
+						 "unknown option");
 			usage();
 			return 1;
 		}

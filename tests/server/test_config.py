@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""lwstp-server on lwsws configuration directories.
+
+usage: test_config.py LWSTP-SERVER CONFTEST-PLUGIN-DIR
+
+Good configurations: two vhosts from two conf.d files, each with the
+conftest plugin and its own options (delivered as per-vhost options at
+PROTOCOL_INIT), file and callback mounts, headers, the "default" protocol,
+comments, skipped file names, unknown keys (a warning naming file and line).
+Bad ones: the server exits non-zero and its message names the file, the
+line and the key."""
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from srvutil import Results, Server, free_port, http_get, http_json, run  # noqa
+
+try:
+    import websockets
+except ImportError:
+    websockets = None
+
+BIN, PLUGINS = sys.argv[1], sys.argv[2]
+R = Results("server-config")
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def conf_dir(tmp, name, conf, confd):
+    d = os.path.join(tmp, name)
+    write(os.path.join(d, "conf"), conf)
+    for fn, text in confd.items():
+        write(os.path.join(d, "conf.d", fn), text)
+    return d
+
+
+GLOBAL = """# global settings
+{
+  "global": {
+    "server-string": "lwstp-test",
+    "plugin-dir": "%s",
+    "count-threads": "1",
+    "init-ssl": "no"
+  }
+}
+""" % PLUGINS
+
+
+def vhost(name, port, www, opts, extra=""):
+    return """{
+  # one vhost
+  "vhosts": [{
+    "name": "%s",
+    "port": "%d",
+    "interface": "127.0.0.1",
+    "keepalive_timeout": "10",
+    "headers": [{ "X-Lwstp-Test": "%s" }],
+    "mounts": [
+      { "mountpoint": "/", "origin": "file://%s", "default": "index.html",
+        "cache-max-age": "30", "cache-reuse": "1",
+        "extra-mimetypes": { ".lwstp": "text/plain" } },
+      { "mountpoint": "/ct", "origin": "callback://lwstp-conftest" }
+    ],
+    "ws-protocols": [{
+      "lwstp-conftest": %s
+    }]%s
+  }]
+}
+""" % (name, port, name, www, json.dumps(opts), extra)
+
+
+async def ws_greeting(port, host):
+    async with websockets.connect("ws://127.0.0.1:%d/" % port,
+                                  extra_headers={"Host": host},
+                                  open_timeout=20) as ws:
+        return json.loads(await asyncio.wait_for(ws.recv(), 20))
+
+
+def test_good(tmp):
+    www = os.path.join(tmp, "www")
+    write(os.path.join(www, "index.html"), "<p>hello lwstp</p>\n")
+    write(os.path.join(www, "note.lwstp"), "extra mimetype\n")
+    pa, pb = free_port(), free_port()
+    d = conf_dir(tmp, "good", GLOBAL, {
+        "10-a": vhost("alpha", pa, www,
+                      {"status": "ok", "default": "1", "threads": "3",
+                       "quote": "a \"b\" \\ c"},
+                      ',\n    "unknown-vhost-key": "x"'),
+        "20-b": vhost("beta", pb, www, {"colour": "blue"}),
+        ".hidden": "not json at all",
+        "backup~": "not json either",
+    })
+
+    rc, out, err = run(BIN, ["-c", d, "--check"])
+    R.check(rc == 0 and "config ok: 2 vhosts, 1 warning" in out,
+            "--check accepts the good config", out + err)
+    R.check("10-a:" in err and "unknown-vhost-key" in err and
+            "unknown key" in err,
+            "unknown key: warning names file, line and key", err)
+
+    s = Server(BIN, ["-c", d])
+    if not R.check(s.start(), "server starts on the good config",
+                   s.out + s.err):
+        s.stop()
+        return
+    R.check(s.ports == [pa, pb], "both vhosts listen on their ports",
+            str(s.ports))
+
+    st, hd, body = http_get(pa, "/")
+    R.check(st == 200 and b"hello lwstp" in body, "file mount serves /",
+            "%s %r" % (st, body[:80]))
+    R.check(hd.get("x-lwstp-test") == "alpha", "vhost headers are sent",
+            str(hd))
+    R.check("max-age=30" in hd.get("cache-control", ""),
+            "mount cache settings", str(hd))
+    st, hd, body = http_get(pa, "/note.lwstp")
+    R.check(st == 200 and hd.get("content-type", "").startswith(
+        "text/plain"), "extra-mimetypes", "%s %s" % (st, hd))
+
+    st, j = http_json(pa, "/ct")
+    R.check(st == 200 and j["vhost"] == "alpha" and
+            j["options"] == {"status": "ok", "default": "1", "threads": "3",
+                             "quote": "a \"b\" \\ c"},
+            "vhost alpha: its options reach PROTOCOL_INIT, in order",
+            json.dumps(j))
+    R.check(j and j.get("http_integrated") == 1,
+            "protocols[0] is the lwstp integration (enqueue is not "
+            "refused with NO_INTEGRATION)", json.dumps(j))
+    st, j = http_json(pb, "/ct")
+    R.check(st == 200 and j["vhost"] == "beta" and
+            j["options"] == {"colour": "blue"},
+            "vhost beta: its own options", json.dumps(j))
+
+    if websockets:
+        try:
+            g = asyncio.run(ws_greeting(pa, "alpha"))
+            R.check(g["vhost"] == "alpha",
+                    "\"default\": \"1\": ws without a subprotocol gets "
+                    "the protocol", json.dumps(g))
+        except Exception as e:
+            R.check(False, "ws to the default protocol", repr(e))
+    else:
+        R.check(False, "python3-websockets is needed (apt-get install "
+                "python3-websockets)")
+
+    rc = s.stop()
+    R.check(rc == 0 and "lwstp-server: stopped" in s.out,
+            "SIGTERM: clean exit 0", "rc=%s %s" % (rc, s.err[-500:]))
+
+
+# name, files {relative path: text}, fragments the message must hold
+def bad_cases(tmp):
+    www = os.path.join(tmp, "www")
+    p = 1  # never listened on: these all fail before
+    good_vh = vhost("v", p, www, {})
+    return [
+        ("bad JSON", {"conf.d/x": '{\n  "vhosts": [{\n    "name" "v"\n'
+                      '  }]\n}\n'},
+         ["conf.d/x:3:", "vhosts[0].name", "bad JSON"]),
+        ("mounts not an array", {"conf.d/x": '{"vhosts": [{"name": "v",\n'
+                                 '"port": "80",\n"mounts": {}}]}'},
+         ["conf.d/x:3:", "vhosts[0].mounts", "must be an array"]),
+        ("port missing", {"conf.d/x": '{"vhosts": [\n\n  {"name": "v"}]}'},
+         ["conf.d/x:3:", "vhosts[0]", "no \"port\""]),
+        ("name missing", {"conf.d/x": '{"vhosts": [{"port": "80"}]}'},
+         ["conf.d/x:1:", "vhosts[0]", "no \"name\""]),
+        ("bad port", {"conf.d/x": '{"vhosts": [{"name": "v",\n'
+                      '"port": "http"}]}'},
+         ["conf.d/x:2:", "vhosts[0].port", "\"http\""]),
+        ("port out of range", {"conf.d/x": '{"vhosts": [{"name": "v",\n'
+                               '"port": "65536"}]}'},
+         ["conf.d/x:2:", "vhosts[0].port", "1..65535"]),
+        ("unknown scheme", {"conf.d/x": '{"vhosts": [{"name": "v", '
+                            '"port": "80",\n"mounts": [{"mountpoint": "/",'
+                            '\n"origin": "gopher://h"}]}]}'},
+         ["conf.d/x:3:", "vhosts[0].mounts[0]", "gopher://h"]),
+        ("global not an object", {"conf": '# x\n{"global": "yes"}'},
+         ["/conf:2:", "global", "must be an object"]),
+        ("wrong type in global", {"conf": '{"global": {\n'
+                                  '"count-threads": {"n": 1}}}'},
+         ["/conf:2:", "global.count-threads", "must be a string"]),
+        ("trailing garbage", {"conf.d/x": good_vh + "\n}\n"},
+         ["conf.d/x:%d:" % (good_vh.count("\n") + 2), "(top level)",
+          "after the top-level object"]),
+        ("empty file", {"conf.d/x": ""},
+         ["conf.d/x:1:", "end of file"]),
+        ("unknown protocol", {"conf.d/x": '{"vhosts": [\n{"name": "v", '
+                              '"port": "80", "ws-protocols": '
+                              '[{"no-such-protocol": {}}]}]}'},
+         ["conf.d/x:2:", "\"v\"", "no-such-protocol"]),
+        ("callback mount without its protocol",
+         {"conf.d/x": '{"vhosts": [\n{"name": "v", "port": "80", '
+          '"mounts": [{"mountpoint": "/s", "origin": '
+          '"callback://lwstp-conftest"}]}]}'},
+         ["conf.d/x:2:", "\"/s\"", "not in this vhost's \"ws-protocols\""]),
+    ]
+
+
+def test_bad(tmp):
+    for n, (name, files, frags) in enumerate(bad_cases(tmp)):
+        d = os.path.join(tmp, "bad%d" % n)
+        if "conf" not in files:
+            write(os.path.join(d, "conf"), GLOBAL)
+        for fn, text in files.items():
+            write(os.path.join(d, fn), text)
+        for extra in ([], ["--check"]):
+            rc, out, err = run(BIN, ["-c", d] + extra)
+            first = err.strip().splitlines()[-1] if err.strip() else ""
+            R.check(rc != 0 and all(f in err for f in frags) and
+                    d in err,
+                    "bad config (%s)%s: exit %d, message names file, line, "
+                    "key" % (name, " --check" if extra else "", rc),
+                    "missing %r in: %s" % (
+                        [f for f in frags if f not in err], first))
+
+
+def test_runtime_failures(tmp):
+    www = os.path.join(tmp, "www")
+    # no conf at all
+    d = os.path.join(tmp, "empty")
+    os.makedirs(d)
+    rc, out, err = run(BIN, ["-c", d])
+    R.check(rc != 0 and os.path.join(d, "conf") in err and
+            "cannot open" in err, "missing conf: named", err)
+
+    # a protocol refusing its options at PROTOCOL_INIT stops the server
+    d = conf_dir(tmp, "failinit", GLOBAL,
+                 {"x": vhost("v", free_port(), www, {"fail-init": "1"})})
+    s = Server(BIN, ["-c", d, "--port", "0"])
+    started = s.start()
+    rc = s.wait_exit(60) if not started else s.stop()
+    R.check(not started and rc == 1 and "failed init" in s.err,
+            "protocol init failure: exit 1, no crash", "rc=%s %s" %
+            (rc, s.err[-400:]))
+
+    # the port is taken
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    d = conf_dir(tmp, "busy", GLOBAL, {"x": vhost("v", port, www, {})})
+    rc, out, err = run(BIN, ["-c", d])
+    busy.close()
+    R.check(rc == 1 and "vhost \"v\"" in err and "x:" in err,
+            "port in use: exit 1, vhost named", err[-400:])
+
+    # --port and --plugin-dir override the config
+    d = conf_dir(tmp, "override", GLOBAL.replace(PLUGINS, "/nonexistent"),
+                 {"x": vhost("v", 1, www, {"k": "v"})})
+    rc, out, err = run(BIN, ["-c", d, "--check"])
+    R.check(rc != 0 and "lwstp-conftest" in err,
+            "plugin dir from the config is used", err[-300:])
+    s = Server(BIN, ["-c", d, "--port", "0", "--plugin-dir", PLUGINS])
+    ok = s.start()
+    if R.check(ok and s.port > 1, "--port 0 --plugin-dir override",
+               s.out + s.err[-300:]):
+        st, j = http_json(s.port, "/ct")
+        R.check(st == 200 and j["options"] == {"k": "v"},
+                "served on the overriding port", str(j))
+    R.check(s.stop() == 0, "clean stop")
+
+    rc, out, err = run(BIN, ["--port", "x"])
+    R.check(rc != 0 and "--port" in err, "bad --port refused", err)
+    rc, out, err = run(BIN, ["--bogus"])
+    R.check(rc != 0 and "unknown option" in err, "unknown option refused",
+            err)
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="lwstp-conf-") as tmp:
+        test_good(tmp)
+        test_bad(tmp)
+        test_runtime_failures(tmp)
+    return R.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
