@@ -1,0 +1,173 @@
+/*
+ * test-plugin-server - the lws-threadpool protocol plugin, compiled in
+ *
+ * Serves the protocol "lws-threadpool" (ws) and, through
+ * callback://lws-threadpool mounts, /status, /job, /job/<token> and
+ * /result over http on 127.0.0.1.  protocols[0] is the lwstp integration.
+ *
+ *   --port N		listen port (default 7682; 0: pick one)
+ *   --pvo name=value	a per-vhost option of the protocol, as a config
+ *			would give it (repeatable; not checked here: the
+ *			protocol's own parser judges them)
+ *   -d LOGLEVEL	lws log level
+ *
+ * It prints "test-plugin-server: listening on <port>" once it serves, and
+ * at exit (SIGINT / SIGTERM) "test-plugin-server: enqueued=X cleanups=Y
+ * detached=Z finished=W bad=B"; it exits non-zero if not every job it
+ * queued got exactly one cleanup, and 2 if the context could not be
+ * created (for instance, the protocol refused an option).
+ */
+
+#define LWS_PLUGIN_STATIC
+#include "protocol_lws_threadpool.c"
+
+#include <signal.h>
+#include <stdio.h>
+
+#define MAX_PVOS	32
+
+static struct lws_protocols protocols[] = {
+	/* protocols[0]: the lwstp integration (see lwstp_hook()) */
+	{ "http", lwstp_callback_http_dummy, 0, 0, 0, NULL, 0 },
+	LWS_PLUGIN_PROTOCOL_LWS_THREADPOOL,
+	{ NULL, NULL, 0, 0, 0, NULL, 0 } /* terminator */
+};
+
+static const struct lws_http_mount mount_result = {
+	.mountpoint		= "/result",
+	.origin			= LWSTP_PLUGIN_PROTOCOL,
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 7,
+};
+
+static const struct lws_http_mount mount_job_slash = {
+	.mount_next		= &mount_result,
+	.mountpoint		= "/job/",
+	.origin			= LWSTP_PLUGIN_PROTOCOL,
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 5,
+};
+
+static const struct lws_http_mount mount_job = {
+	.mount_next		= &mount_job_slash,
+	.mountpoint		= "/job",
+	.origin			= LWSTP_PLUGIN_PROTOCOL,
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 4,
+};
+
+static const struct lws_http_mount mount_status = {
+	.mount_next		= &mount_job,
+	.mountpoint		= "/status",
+	.origin			= LWSTP_PLUGIN_PROTOCOL,
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 7,
+};
+
+static struct lws_context *context;
+static volatile sig_atomic_t interrupted;
+
+static void
+sigint_handler(int sig)
+{
+	interrupted = 1;
+	if (context)
+		lws_cancel_service(context);
+}
+
+int
+main(int argc, const char **argv)
+{
+	struct lws_protocol_vhost_options pvos[MAX_PVOS], pvo;
+	struct lws_context_creation_info info;
+	unsigned long long enq, cln, det, fin, bad;
+	int logs = LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE;
+	char names[MAX_PVOS][64];
+	struct lws_vhost *vh;
+	struct sigaction sa;
+	int n, npvo = 0, port = 7682;
+	const char *p;
+	char *eq;
+
+	if ((p = lws_cmdline_option(argc, argv, "-d")))
+		logs = atoi(p);
+	lws_set_log_level(logs, NULL);
+	if ((p = lws_cmdline_option(argc, argv, "--port")))
+		port = atoi(p);
+
+	memset(pvos, 0, sizeof(pvos));
+	for (n = 1; n < argc - 1; n++) {
+		if (strcmp(argv[n], "--pvo"))
+			continue;
+		if (npvo == MAX_PVOS) {
+			fprintf(stderr, "too many --pvo\n");
+			return 2;
+		}
+		lws_strncpy(names[npvo], argv[++n], sizeof(names[npvo]));
+		eq = strchr(names[npvo], '=');
+		p = strchr(argv[n], '=');
+		if (!eq || !p) {
+			fprintf(stderr, "--pvo takes name=value\n");
+			return 2;
+		}
+		*eq = '\0';
+		pvos[npvo].name = names[npvo];
+		pvos[npvo].value = p + 1;
+		if (npvo)
+			pvos[npvo - 1].next = &pvos[npvo];
+		npvo++;
+	}
+	memset(&pvo, 0, sizeof(pvo));
+	pvo.name = LWSTP_PLUGIN_PROTOCOL;
+	pvo.value = "";
+	pvo.options = npvo ? pvos : NULL;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sigint_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	memset(&info, 0, sizeof(info));
+	info.port = port;
+	info.iface = "127.0.0.1";
+	info.mounts = &mount_status;
+	info.protocols = protocols;
+	info.pvo = &pvo;
+	info.pcontext = &context;
+	info.vhost_name = "plugin-test";
+
+	context = lws_create_context(&info);
+	if (!context) {
+		lwsl_err("lws init failed\n");
+		return 2;
+	}
+	/* lws initialises the protocols on the first service */
+	n = lws_service(context, 0);
+	vh = lws_get_vhost_by_name(context, "plugin-test");
+	if (n < 0 || !vh || !lws_protocol_vh_priv_get(vh,
+			lws_vhost_name_to_protocol(vh, LWSTP_PLUGIN_PROTOCOL))) {
+		lwsl_err("the protocol did not initialise on the vhost\n");
+		lws_context_destroy(context);
+		return 2;
+	}
+	printf("test-plugin-server: listening on %d\n", lws_get_vhost_port(vh));
+	fflush(stdout);
+
+	n = 0;
+	while (n >= 0 && !interrupted)
+		n = lws_service(context, 0);
+
+	lws_context_destroy(context);
+
+	enq = atomic_load(&lwstp_plugin_ctr.jobs_enqueued);
+	cln = atomic_load(&lwstp_plugin_ctr.jobs_cleaned);
+	det = atomic_load(&lwstp_plugin_ctr.jobs_cleaned_detached);
+	fin = atomic_load(&lwstp_plugin_ctr.jobs_finished);
+	bad = atomic_load(&lwstp_plugin_ctr.bad_cleanups);
+	printf("test-plugin-server: enqueued=%llu cleanups=%llu detached=%llu "
+	       "finished=%llu bad=%llu\n", enq, cln, det, fin, bad);
+	fflush(stdout);
+
+	return enq != cln || bad;
+}
