@@ -60,6 +60,9 @@ struct msg_parse {
 	int			result;	/* LWSTP_MSG_E_* once it failed */
 };
 
+/* longest piece of client text quoted in an error */
+#define SAFE_MAX	40
+
 /* client text made safe for the error text (it ends up in a JSON string) */
 static void
 safe_copy(char *dst, size_t dlen, const char *src, size_t slen)
@@ -67,7 +70,7 @@ safe_copy(char *dst, size_t dlen, const char *src, size_t slen)
 	size_t n, o = 0;
 
 	for (n = 0; n < slen && o + 1 < dlen; n++) {
-		if (o == 24) {
+		if (o == SAFE_MAX) {
 			/* long enough to recognise it */
 			if (o + 4 < dlen) {
 				memcpy(dst + o, "...", 3);
@@ -134,7 +137,7 @@ static signed char
 on_string(struct msg_parse *mp, int f, const char *s, size_t len)
 {
 	struct lwstp_msg *m = mp->m;
-	char shown[32];
+	char shown[SAFE_MAX + 4];
 	size_t n;
 
 	safe_copy(shown, sizeof(shown), s, len);
@@ -185,7 +188,7 @@ bad_token:
 static signed char
 on_number(struct msg_parse *mp, int f, const char *s, size_t len)
 {
-	char shown[32];
+	char shown[SAFE_MAX + 4];
 	uint64_t v;
 
 	if (f != F_SIZE && f != F_ID)
@@ -210,7 +213,7 @@ msg_cb(struct lejp_ctx *ctx, char reason)
 {
 	struct msg_parse *mp = (struct msg_parse *)ctx->user;
 	int f = ctx->path_match - 1;
-	char shown[32];
+	char shown[SAFE_MAX + 4];
 
 	switch (reason) {
 	case LEJPCB_CONSTRUCTED:
@@ -277,10 +280,37 @@ msg_cb(struct lejp_ctx *ctx, char reason)
 	return wrong_type(mp, f);
 }
 
+static int
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* LEJP refuses "{}"; it is valid JSON, just not a valid message */
+static int
+is_empty_object(const char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && is_space(buf[n]))
+		n++;
+	if (n == len || buf[n++] != '{')
+		return 0;
+	while (n < len && is_space(buf[n]))
+		n++;
+	if (n == len || buf[n++] != '}')
+		return 0;
+	while (n < len && is_space(buf[n]))
+		n++;
+
+	return n == len;
+}
+
 int
 lwstp_plugin_parse_msg(const char *buf, size_t len, struct lwstp_msg *out,
 		       char *err, size_t errlen)
 {
+	const char *why;
 	struct lejp_ctx ctx;
 	struct msg_parse mp;
 	unsigned int extra, missing;
@@ -314,19 +344,26 @@ lwstp_plugin_parse_msg(const char *buf, size_t len, struct lwstp_msg *out,
 		memset(out, 0, sizeof(*out));
 		return mp.result;
 	}
-	if (r == LEJP_CONTINUE) {
-		lws_snprintf(err, errlen, "truncated JSON");
-		return LWSTP_MSG_E_JSON;
+	if (r < 0 && r != LEJP_CONTINUE && is_empty_object(buf, len)) {
+		memset(out, 0, sizeof(*out));
+		r = 0;
 	}
 	if (r < 0) {
-		lws_snprintf(err, errlen, "bad JSON: %s",
-			     lejp_error_to_string(r));
+		memset(out, 0, sizeof(*out));
+		if (r == LEJP_CONTINUE) {
+			lws_snprintf(err, errlen, "truncated JSON");
+			return LWSTP_MSG_E_JSON;
+		}
+		why = lejp_error_to_string(r);
+		lws_snprintf(err, errlen, "bad JSON: ");
+		n = strlen(err);
+		if (n < errlen)
+			safe_copy(err + n, errlen - n, why, strlen(why));
 		return LWSTP_MSG_E_JSON;
 	}
 	/* r: bytes left after the object; only whitespace may follow it */
 	for (n = len - (size_t)r; n < len; n++)
-		if (buf[n] != ' ' && buf[n] != '\t' && buf[n] != '\r' &&
-		    buf[n] != '\n') {
+		if (!is_space(buf[n])) {
 			memset(out, 0, sizeof(*out));
 			lws_snprintf(err, errlen, "bad JSON: data after the "
 				     "object");
