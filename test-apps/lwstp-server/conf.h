@@ -32,18 +32,18 @@
 struct lwstp_conf_vhost {
 	struct lwstp_conf_vhost		*next;
 	const char			*file;	/**< the file it came from */
-	int				line;	/**< ... and the line of its '{' */
+	int				line;	/**< ... the line of its '{' */
 
 	const char			*name;	/**< "name", required */
 	const char			*iface;	/**< "interface", or NULL */
-	int				port;	/**< "port", required, 1..65535 */
+	int				port;	/**< "port", 1..65535 */
 	int				keepalive_timeout; /**< s, 0: lws's 5 */
 	const char			*ssl_cert; /**< "host-ssl-cert" */
 	const char			*ssl_key;  /**< "host-ssl-key" */
 	const char			*ssl_ca;   /**< "host-ssl-ca" */
 	const char			*error_404; /**< "error-document-404" */
 	char				sts;	   /**< "sts" */
-	char				ipv6only;  /**< "ipv6only": 1 on, -1 off */
+	char				ipv6only;  /**< 1 on, -1 off */
 	char				noipv6;    /**< "noipv6" */
 
 	/** "mounts", in file order, linked by mount_next */
@@ -62,8 +62,8 @@ struct lwstp_conf {
 
 	/* "global" */
 	const char			*server_string;
-	const char			*plugin_dirs[LWSTP_CONF_MAX_PLUGIN_DIRS + 1];
-					/**< NULL-terminated */
+	/** "plugin-dir"s, NULL-terminated */
+	const char	*plugin_dirs[LWSTP_CONF_MAX_PLUGIN_DIRS + 1];
 	int				count_plugin_dirs;
 	int				count_threads;	/**< 0: not given */
 	int				timeout_secs;	/**< 0: lws default */

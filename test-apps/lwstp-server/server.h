@@ -13,7 +13,7 @@
 struct lwstp_server {
 	struct lws_context		*context;
 	struct lws_plugin		*plugins;	/**< loaded .so files */
-	struct lwstp_server_vhost	*vhosts;	/**< one per conf vhost */
+	struct lwstp_server_vhost	*vhosts;	/**< one per vhost */
 	int				count_vhosts;
 };
 

@@ -115,42 +115,60 @@ vhost_enables(const struct lwstp_conf_vhost *vh, const char *name)
 	return 0;
 }
 
+/* every protocol the vhost names is provided by a loaded plugin */
+static int
+check_protocols(struct lwstp_server *s, const struct lwstp_conf *c,
+		const struct lwstp_conf_vhost *vh, char *err, size_t errlen)
+{
+	const struct lws_protocol_vhost_options *o;
+
+	for (o = vh->pvo; o; o = o->next) {
+		if (!strcmp(o->name, proto_http.name) ||
+		    find_protocol(s, o->name))
+			continue;
+		lws_snprintf(err, errlen, "%s:%d: vhost \"%s\": ws-protocols: "
+			     "no plugin provides protocol \"%s\" (plugin dirs: "
+			     "%s%s)", vh->file, vh->line, vh->name, o->name,
+			     c->plugin_dirs[0] ? c->plugin_dirs[0] : "none",
+			     c->count_plugin_dirs > 1 ? ", ..." : "");
+		return -1;
+	}
+
+	return 0;
+}
+
+/* every callback:// mount names a protocol the vhost offers */
+static int
+check_mounts(const struct lwstp_conf_vhost *vh, char *err, size_t errlen)
+{
+	const struct lws_http_mount *m;
+
+	for (m = vh->mounts; m; m = m->mount_next) {
+		if (m->origin_protocol != LWSMPRO_CALLBACK ||
+		    !strcmp(m->origin, proto_http.name) ||
+		    vhost_enables(vh, m->origin))
+			continue;
+		lws_snprintf(err, errlen, "%s:%d: vhost \"%s\": mount \"%s\": "
+			     "callback://%s, but protocol \"%s\" is not in "
+			     "this vhost's \"ws-protocols\"", vh->file,
+			     vh->line, vh->name, m->mountpoint, m->origin,
+			     m->origin);
+		return -1;
+	}
+
+	return 0;
+}
+
 int
 lwstp_server_check(struct lwstp_server *s, const struct lwstp_conf *c,
 		   char *err, size_t errlen)
 {
-	const struct lws_protocol_vhost_options *o;
 	const struct lwstp_conf_vhost *vh;
-	const struct lws_http_mount *m;
-	int i = 0;
 
-	for (vh = c->vhosts; vh; vh = vh->next, i++) {
-		for (o = vh->pvo; o; o = o->next)
-			if (strcmp(o->name, proto_http.name) &&
-			    !find_protocol(s, o->name)) {
-				lws_snprintf(err, errlen, "%s:%d: vhost \"%s\":"
-					" ws-protocols: no plugin provides "
-					"protocol \"%s\" (plugin dirs: %s%s)",
-					vh->file, vh->line, vh->name, o->name,
-					c->plugin_dirs[0] ? c->plugin_dirs[0] :
-							    "none",
-					c->count_plugin_dirs > 1 ? ", ..." : "");
-				return -1;
-			}
-
-		for (m = vh->mounts; m; m = m->mount_next)
-			if (m->origin_protocol == LWSMPRO_CALLBACK &&
-			    strcmp(m->origin, proto_http.name) &&
-			    !vhost_enables(vh, m->origin)) {
-				lws_snprintf(err, errlen, "%s:%d: vhost \"%s\":"
-					" mount \"%s\": callback://%s, but "
-					"protocol \"%s\" is not in this vhost's "
-					"\"ws-protocols\"", vh->file, vh->line,
-					vh->name, m->mountpoint, m->origin,
-					m->origin);
-				return -1;
-			}
-	}
+	for (vh = c->vhosts; vh; vh = vh->next)
+		if (check_protocols(s, c, vh, err, errlen) ||
+		    check_mounts(vh, err, errlen))
+			return -1;
 
 	return 0;
 }
@@ -201,7 +219,8 @@ vhost_create(struct lwstp_server *s, struct lwstp_server_vhost *sv,
 	 * and listens on every address instead: an IPv4 "interface" means
 	 * an IPv4 socket.
 	 */
-	if (vh->noipv6 || (vh->iface && inet_pton(AF_INET, vh->iface, &a4) == 1))
+	if (vh->noipv6 ||
+	    (vh->iface && inet_pton(AF_INET, vh->iface, &a4) == 1))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (vh->ipv6only) {
 		info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY;

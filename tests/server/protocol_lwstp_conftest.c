@@ -81,7 +81,8 @@ json_str(char **p, char *end, const char *s)
 	*p += lws_snprintf(*p, lws_ptr_diff(end, *p), "\"");
 	for (; *s && *p < end - 8; s++) {
 		if (*s == '"' || *s == '\\')
-			*p += lws_snprintf(*p, lws_ptr_diff(end, *p), "\\%c", *s);
+			*p += lws_snprintf(*p, lws_ptr_diff(end, *p), "\\%c",
+					   *s);
 		else if ((unsigned char)*s < 0x20)
 			*p += lws_snprintf(*p, lws_ptr_diff(end, *p), "\\u%04x",
 					   (unsigned char)*s);
@@ -91,6 +92,76 @@ json_str(char **p, char *end, const char *s)
 	*p += lws_snprintf(*p, lws_ptr_diff(end, *p), "\"");
 }
 
+/* keep the options as JSON: {"vhost":"NAME","options":{...} (unclosed) */
+static int
+vhd_init(struct lws *wsi, const struct lws_protocol_vhost_options *in)
+{
+	const struct lws_protocol_vhost_options *o;
+	struct vhd_conftest *vhd;
+	char *p, *end;
+
+	if (lws_pvo_search(in, "fail-init")) {
+		lwsl_err("lwstp-conftest: fail-init asked\n");
+		return -1;
+	}
+	vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
+					  lws_get_protocol(wsi), sizeof(*vhd));
+	if (!vhd)
+		return -1;
+
+	p = vhd->body;
+	end = vhd->body + sizeof(vhd->body) - 64;
+	p += lws_snprintf(p, lws_ptr_diff(end, p), "{\"vhost\":");
+	json_str(&p, end, lws_get_vhost_name(lws_get_vhost(wsi)));
+	p += lws_snprintf(p, lws_ptr_diff(end, p), ",\"options\":{");
+	for (o = in; o; o = o->next) {
+		json_str(&p, end, o->name);
+		*p++ = ':';
+		json_str(&p, end, o->value);
+		if (o->next)
+			*p++ = ',';
+	}
+	p += lws_snprintf(p, lws_ptr_diff(end, p), "}");
+	vhd->len = lws_ptr_diff(p, vhd->body);
+
+	return 0;
+}
+
+static int
+http_reply(struct lws *wsi, struct vhd_conftest *vhd)
+{
+	uint8_t hdr[LWS_PRE + 512], *start = &hdr[LWS_PRE], *hp = start,
+		*hend = &hdr[sizeof(hdr) - 1];
+	uint8_t out[LWS_PRE + CONFTEST_BODY + 64];
+	int n;
+
+	n = lws_snprintf((char *)out + LWS_PRE, sizeof(out) - LWS_PRE,
+			 "%.*s,\"http_integrated\":%d}\n", vhd->len, vhd->body,
+			 integrated(wsi));
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
+					"application/json", (lws_filepos_t)n,
+					&hp, hend) ||
+	    lws_finalize_write_http_header(wsi, start, &hp, hend))
+		return 1;
+	if (lws_write(wsi, out + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+		return 1;
+
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+ws_greet(struct lws *wsi, struct vhd_conftest *vhd)
+{
+	uint8_t out[LWS_PRE + CONFTEST_BODY + 64];
+	int n;
+
+	n = lws_snprintf((char *)out + LWS_PRE, sizeof(out) - LWS_PRE,
+			 "%.*s}", vhd->len, vhd->body);
+
+	return lws_write(wsi, out + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) != n ?
+									-1 : 0;
+}
+
 static int
 callback_conftest(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len)
@@ -98,57 +169,15 @@ callback_conftest(struct lws *wsi, enum lws_callback_reasons reason,
 	struct vhd_conftest *vhd = (struct vhd_conftest *)
 		lws_protocol_vh_priv_get(lws_get_vhost(wsi),
 					 lws_get_protocol(wsi));
-	const struct lws_protocol_vhost_options *o;
-	uint8_t hdr[LWS_PRE + 512], *start = &hdr[LWS_PRE], *hp = start,
-		*hend = &hdr[sizeof(hdr) - 1];
-	uint8_t out[LWS_PRE + CONFTEST_BODY + 64];
 	struct pss_conftest *pss = (struct pss_conftest *)user;
-	char *p, *end;
-	int n;
 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
-		if (lws_pvo_search((const struct lws_protocol_vhost_options *)in,
-				   "fail-init")) {
-			lwsl_err("lwstp-conftest: fail-init asked\n");
-			return -1;
-		}
-		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
-				lws_get_protocol(wsi), sizeof(*vhd));
-		if (!vhd)
-			return -1;
-		p = vhd->body;
-		end = vhd->body + sizeof(vhd->body) - 64;
-		p += lws_snprintf(p, lws_ptr_diff(end, p), "{\"vhost\":");
-		json_str(&p, end, lws_get_vhost_name(lws_get_vhost(wsi)));
-		p += lws_snprintf(p, lws_ptr_diff(end, p), ",\"options\":{");
-		for (o = in; o; o = o->next) {
-			json_str(&p, end, o->name);
-			*p++ = ':';
-			json_str(&p, end, o->value);
-			if (o->next)
-				*p++ = ',';
-		}
-		p += lws_snprintf(p, lws_ptr_diff(end, p), "}");
-		vhd->len = lws_ptr_diff(p, vhd->body);
-		return 0;
+		return vhd_init(wsi,
+				(const struct lws_protocol_vhost_options *)in);
 
 	case LWS_CALLBACK_HTTP:
-		if (!vhd)
-			return -1;
-		n = lws_snprintf((char *)out + LWS_PRE, sizeof(out) - LWS_PRE,
-				 "%.*s,\"http_integrated\":%d}\n", vhd->len,
-				 vhd->body, integrated(wsi));
-		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
-				"application/json", (lws_filepos_t)n, &hp, hend) ||
-		    lws_finalize_write_http_header(wsi, start, &hp, hend))
-			return 1;
-		if (lws_write(wsi, out + LWS_PRE, (size_t)n,
-			      LWS_WRITE_HTTP_FINAL) != n)
-			return 1;
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
+		return vhd ? http_reply(wsi, vhd) : -1;
 
 	case LWS_CALLBACK_ESTABLISHED:
 		lws_callback_on_writable(wsi);
@@ -158,11 +187,7 @@ callback_conftest(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!vhd || pss->sent)
 			return 0;
 		pss->sent = 1;
-		n = lws_snprintf((char *)out + LWS_PRE, sizeof(out) - LWS_PRE,
-				 "%.*s}", vhd->len, vhd->body);
-		if (lws_write(wsi, out + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) != n)
-			return -1;
-		return 0;
+		return ws_greet(wsi, vhd);
 
 	default:
 		break;

@@ -41,7 +41,8 @@ static const char good[] =
 	"    \"interface\": \"127.0.0.1\",\n"
 	"    \"keepalive_timeout\": \"60\",\n"
 	"    \"sts\": \"off\",\n"
-	"    \"headers\": [{ \"X-A\": \"1\", \"X-B:\": \"2\" }, { \"X-C\": \"3\" }],\n"
+	"    \"headers\": [{ \"X-A\": \"1\", \"X-B:\": \"2\" },\n"
+	"                { \"X-C\": \"3\" }],\n"
 	"    \"mounts\": [{\n"
 	"      \"mountpoint\": \"/\",\n"
 	"      \"origin\": \"file:///var/www\",\n"
@@ -258,7 +259,8 @@ static const struct bad {
 	  { "bad.conf:2:", "vhosts[0].mounts[0]", "proxy" } },
 	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\",\n"
 	  "\"ws-protocols\": [{\"p\": \"ok\"}]}]}",
-	  { "bad.conf:2:", "vhosts[0].ws-protocols[0].p", "must be an object" } },
+	  { "bad.conf:2:", "vhosts[0].ws-protocols[0].p",
+	    "must be an object" } },
 	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\",\n"
 	  "\"ws-protocols\": [{\"p\": {\"threads\": {\"n\": 1}}}]}]}",
 	  { "bad.conf:2:", "ws-protocols[0].p.threads", "must be a string" } },
