@@ -1,0 +1,846 @@
+/*
+ * lwstp-rel-server - the server of the reliability tests (chaos.py)
+ *
+ * The ws protocol of test-apps/lwstp-ws-server ("lws-threadpool-test",
+ * "tI seq N" messages, "done", /health, /stats, the exit line), with what
+ * the chaos test needs on top, so that a client can put its tasks in an
+ * exact state before it vanishes and the server can say in which state each
+ * task really was when its connection closed:
+ *
+ *   ws://127.0.0.1:PORT/?count=N&tasks=T&outlive=0|1&work_us=U&ack=0|1
+ *                        &pad=P&hold=0|1
+ *
+ *   count, tasks (1..8), outlive, work_us, ack, pad: as lwstp-ws-server.
+ *   Values are parsed strictly: anything but decimal digits in range gets
+ *   "error: bad URL argument NAME" and a close with 1008.
+ *   hold	1: a task that ended is announced ("tI fin finished|stopped
+ *		N") but not reaped until the client sends "reap", so it sits
+ *		on the pool's done list (finished, not reaped) for as long as
+ *		the client likes.
+ *
+ * Server to client:
+ *   "tI seq N[ xxx..]"	message N of task I, in order per task
+ *   "tI fin S N"	hold=1: task I ended with status S (finished or
+ *			stopped) after N messages; not reaped yet
+ *   "tI end S N"	task I was reaped: status S, N messages were sent
+ *			(S "detached": a "stop" found it just as a worker took
+ *			it; it goes on without this connection)
+ *   "done" / "done stopped=K"
+ *			every task of the connection was reaped
+ *   "error: ..."	the connection is refused (then closed)
+ *
+ * Client to server:
+ *   "ack"	ack=1: let the first task whose message was written go on
+ *   "stop"	stop every task of the connection now: a queued one is
+ *		dequeued, a running or syncing one gets
+ *		lws_threadpool_task_sync(task, 1)
+ *   "reap"	hold=1: reap the ended tasks (and those that end later)
+ *
+ * At WS_SERVER_DROP_PROTOCOL the state of every task still bound to the
+ * connection is counted (/stats "closed_while": queued, running, syncing,
+ * stopping, done) before the tasks are dequeued (or, with --no-dequeue, left
+ * to the library's WSI_DESTROY handling).
+ *
+ * Exit: prints "lwstp-rel-server: enqueued=X cleanups=Y" (and a line with the
+ * closed_while counts) and exits non-zero unless every task got exactly one
+ * cleanup.
+ *
+ * Options: --port N, --threads N (4), --queue N (1024), --sync-timeout-ms N,
+ * --no-dequeue, -d LOGLEVEL.
+ */
+
+#include <lwstp.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REL_PROTOCOL		"lws-threadpool-test"
+#define REL_MAX_TASKS		8
+#define REL_MAX_COUNT		1000000
+#define REL_MAX_WORK_US		100000
+#define REL_MAX_PAD		65536
+#define REL_NOTE_LEN		48
+#define REL_MAX_NOTES		(2 * REL_MAX_TASKS)
+#define TASK_MAGIC		0x72656c74u
+#define MSG_HDR_LEN		32
+
+static atomic_ullong ctr_enqueued, ctr_cleanups, ctr_cleanups_detached,
+		     ctr_completed, ctr_refused, ctr_bad_cleanup, ctr_dequeued,
+		     ctr_choked, ctr_stops, ctr_conns, ctr_bad_msgs,
+		     ctr_foreign_task;
+/* closed_while[status]: tasks still bound to a connection as it closed */
+static atomic_ullong ctr_closed_while[LWS_TP_STATUS_STOPPED + 1];
+
+struct vhd {
+	struct lws_threadpool	*tp;
+	int			dequeue_on_drop;
+};
+
+struct task_data {
+	uint32_t	magic;
+	int		index, count, work_us, pad;	/* const */
+	char		outlive;			/* const */
+	/* service thread only */
+	char		awaiting_ack, announced;
+	int		sent;
+	/* worker; read by the service thread only while it waits in SYNC */
+	int		pos;
+	size_t		msg_len;
+	char		msg[];
+};
+
+struct params {
+	int count, tasks, work_us, pad, outlive, ack, hold;
+};
+
+struct pss {
+	struct params			p;
+	struct lws_threadpool_task	*task[REL_MAX_TASKS];
+	struct task_data		*priv[REL_MAX_TASKS];
+	int				enqueued, reaped, stopped, next;
+	int				refuse_err;
+	char				why[64];
+	char				notes[REL_MAX_NOTES][REL_NOTE_LEN];
+	int				note_head, note_count;
+	char				refused, error_sent, done_sent, reap_ok;
+};
+
+static void
+cleanup_cb(struct lws *wsi, void *user)
+{
+	struct task_data *priv = user;
+
+	if (!priv || priv->magic != TASK_MAGIC) {
+		lwsl_err("cleanup of a bad task user %p\n", user);
+		atomic_fetch_add(&ctr_bad_cleanup, 1);
+		return;
+	}
+	if (!wsi)
+		atomic_fetch_add(&ctr_cleanups_detached, 1);
+	if (priv->pos == priv->count)
+		atomic_fetch_add(&ctr_completed, 1);
+	priv->magic = 0;
+	free(priv);
+	atomic_fetch_add(&ctr_cleanups, 1);
+}
+
+static enum lws_threadpool_task_return
+task_fn(void *user, enum lws_threadpool_task_status s)
+{
+	struct task_data *priv = user;
+	int flags = priv->outlive ? LWS_TP_RETURN_FLAG_OUTLIVE : 0;
+	char *p = priv->msg + LWS_PRE;
+	int n;
+
+	if (s == LWS_TP_STATUS_STOPPING)
+		return LWS_TP_RETURN_STOPPED;
+	if (priv->pos == priv->count)
+		return LWS_TP_RETURN_FINISHED;
+	if (priv->work_us)
+		usleep((useconds_t)priv->work_us);
+
+	n = lws_snprintf(p, MSG_HDR_LEN, "t%d seq %d", priv->index,
+			 priv->pos++);
+	if (priv->pad) {
+		p[n++] = ' ';
+		memset(p + n, 'x', (size_t)priv->pad);
+		n += priv->pad;
+	}
+	priv->msg_len = (size_t)n;
+
+	return (enum lws_threadpool_task_return)(LWS_TP_RETURN_SYNC | flags);
+}
+
+/* 1: absent (def), 0: ok, -1: present and not digits in min..max */
+static int
+urlarg(struct lws *wsi, const char *name, int *v, int def, int min, int max)
+{
+	char buf[32];
+	const char *p = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
+	char *end;
+	long l;
+
+	*v = def;
+	if (!p)
+		return 1;
+	if (*p < '0' || *p > '9')
+		return -1;
+	errno = 0;
+	l = strtol(p, &end, 10);
+	if (errno || *end || l < min || l > max)
+		return -1;
+	*v = (int)l;
+
+	return 0;
+}
+
+static const char *
+get_params(struct lws *wsi, struct params *p)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		int def, min, max;
+	} a[] = {
+		{ "count=", offsetof(struct params, count), 10, 0,
+		  REL_MAX_COUNT },
+		{ "tasks=", offsetof(struct params, tasks), 1, 1,
+		  REL_MAX_TASKS },
+		{ "work_us=", offsetof(struct params, work_us), 0, 0,
+		  REL_MAX_WORK_US },
+		{ "pad=", offsetof(struct params, pad), 0, 0, REL_MAX_PAD },
+		{ "outlive=", offsetof(struct params, outlive), 0, 0, 1 },
+		{ "ack=", offsetof(struct params, ack), 0, 0, 1 },
+		{ "hold=", offsetof(struct params, hold), 0, 0, 1 },
+	};
+	size_t i;
+
+	for (i = 0; i < LWS_ARRAY_SIZE(a); i++)
+		if (urlarg(wsi, a[i].name, (int *)((char *)p + a[i].off),
+			   a[i].def, a[i].min, a[i].max) < 0)
+			return a[i].name;
+
+	return NULL;
+}
+
+static void
+note(struct pss *pss, const char *fmt, int index, const char *s, int n)
+{
+	int slot;
+
+	if (pss->note_count == REL_MAX_NOTES) {
+		/* at most one "fin" and one "end" per task: can not happen */
+		lwsl_err("note queue full\n");
+		return;
+	}
+	slot = (pss->note_head + pss->note_count++) % REL_MAX_NOTES;
+	lws_snprintf(pss->notes[slot], REL_NOTE_LEN, fmt, index, s, n);
+}
+
+static int
+slot_of(struct pss *pss, struct lws_threadpool_task *task)
+{
+	int i;
+
+	for (i = 0; i < REL_MAX_TASKS; i++)
+		if (pss->task[i] && pss->task[i] == task)
+			return i;
+
+	return -1;
+}
+
+/* the task is gone from this connection (reaped, dequeued) */
+static void
+forget(struct pss *pss, int i, int stopped)
+{
+	pss->task[i] = NULL;
+	pss->priv[i] = NULL;
+	pss->reaped++;
+	pss->stopped += stopped;
+}
+
+static int
+write_text(struct lws *wsi, char *buf_after_pre, size_t len)
+{
+	int m = lws_write(wsi, (unsigned char *)buf_after_pre, len,
+			  LWS_WRITE_TEXT);
+
+	if (m < (int)len) {
+		lwsl_warn("ws write failed: %d\n", m);
+		return -1;
+	}
+
+	return 0;
+}
+
+struct scan {
+	struct pss	*pss;
+	int		cand[REL_MAX_TASKS];
+	int		ncand;
+};
+
+static int
+scan_cb(struct lws_threadpool_task *task, void *user)
+{
+	struct scan *sc = user;
+	struct pss *pss = sc->pss;
+	int i = slot_of(pss, task), s, sent, st;
+	struct task_data *priv;
+
+	if (i < 0) {
+		lwsl_err("a task of this wsi that it did not enqueue\n");
+		atomic_fetch_add(&ctr_foreign_task, 1);
+		return 0;
+	}
+	priv = pss->priv[i];
+	s = (int)lws_threadpool_task_status_noreap(task);
+
+	switch (s) {
+	case LWS_TP_STATUS_FINISHED:
+	case LWS_TP_STATUS_STOPPED:
+		st = s == LWS_TP_STATUS_STOPPED;
+		if (pss->p.hold && !pss->reap_ok) {
+			if (!priv->announced)
+				note(pss, "t%d fin %s %d", i,
+				     st ? "stopped" : "finished", priv->sent);
+			priv->announced = 1;
+			break;
+		}
+		sent = priv->sent;
+		/* reaps it: its cleanup frees priv */
+		if ((int)lws_threadpool_task_status(task, NULL) != s)
+			lwsl_err("status changed while reaping\n");
+		forget(pss, i, st);
+		note(pss, "t%d end %s %d", i, st ? "stopped" : "finished",
+		     sent);
+		break;
+	case LWS_TP_STATUS_SYNCING:
+		if (!priv->awaiting_ack)
+			sc->cand[sc->ncand++] = i;
+		break;
+	default:
+		break;
+	}
+
+	return 0;
+}
+
+static int
+writeable(struct lws *wsi, struct pss *pss)
+{
+	char buf[LWS_PRE + 128];
+	struct task_data *priv;
+	struct scan sc;
+	int n, pick, len;
+
+	if (pss->refused) {
+		if (pss->error_sent) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+					 (unsigned char *)"refused", 7);
+			return -1;
+		}
+		len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+				   "error: %s", pss->why);
+		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+			return -1;
+		pss->error_sent = 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+
+	if (lws_send_pipe_choked(wsi)) {
+		atomic_fetch_add(&ctr_choked, 1);
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+
+	memset(&sc, 0, sizeof(sc));
+	sc.pss = pss;
+	lws_threadpool_foreach_task_wsi(wsi, &sc, scan_cb);
+
+	if (pss->note_count) {
+		len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE, "%s",
+				   pss->notes[pss->note_head]);
+		pss->note_head = (pss->note_head + 1) % REL_MAX_NOTES;
+		pss->note_count--;
+		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+			return -1;
+		lws_callback_on_writable(wsi);	/* the rest, or "done" */
+		return 0;
+	}
+
+	if (sc.ncand) {
+		pick = 0;	/* round robin over the task indexes */
+		for (n = 1; n < sc.ncand; n++)
+			if ((sc.cand[n] - pss->next + REL_MAX_TASKS) %
+			    REL_MAX_TASKS < (sc.cand[pick] - pss->next +
+					     REL_MAX_TASKS) % REL_MAX_TASKS)
+				pick = n;
+		n = sc.cand[pick];
+		priv = pss->priv[n];
+		pss->next = (n + 1) % REL_MAX_TASKS;
+		if (write_text(wsi, priv->msg + LWS_PRE, priv->msg_len)) {
+			lws_threadpool_task_sync(pss->task[n], 1);
+			return -1;
+		}
+		priv->sent++;
+		if (pss->p.ack)
+			priv->awaiting_ack = 1;
+		else
+			lws_threadpool_task_sync(pss->task[n], 0);
+		if (sc.ncand > 1)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+
+	if (pss->reaped == pss->enqueued && !pss->done_sent) {
+		if (pss->stopped)
+			len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+					   "done stopped=%d", pss->stopped);
+		else
+			len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+					   "done");
+		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+			return -1;
+		pss->done_sent = 1;
+	}
+
+	return 0;
+}
+
+/* dequeue task i; returns 1 if a worker had it (it goes on, detached) */
+static int
+drop_task(struct pss *pss, int i)
+{
+	int r = lws_threadpool_dequeue_task(pss->task[i]);
+
+	atomic_fetch_add(&ctr_dequeued, 1);
+	forget(pss, i, 1);
+
+	return r;
+}
+
+static int
+established(struct lws *wsi, struct vhd *vhd, struct pss *pss)
+{
+	struct lws_threadpool_task_args args;
+	struct task_data *priv;
+	const char *bad;
+	char peer[48];
+	int n, r = 0;
+
+	memset(pss, 0, sizeof(*pss));
+	atomic_fetch_add(&ctr_conns, 1);
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+
+	bad = get_params(wsi, &pss->p);
+	if (bad) {
+		lws_snprintf(pss->why, sizeof(pss->why),
+			     "bad URL argument %.*s", (int)strlen(bad) - 1, bad);
+		lwsl_warn("%s: %s\n", peer, pss->why);
+		goto refuse;
+	}
+
+	for (n = 0; n < pss->p.tasks; n++) {
+		priv = malloc(sizeof(*priv) + LWS_PRE + MSG_HDR_LEN +
+			      (size_t)pss->p.pad);
+		if (!priv) {
+			r = LWSTP_E_NOMEM;
+			goto refused;
+		}
+		memset(priv, 0, sizeof(*priv));
+		priv->magic = TASK_MAGIC;
+		priv->index = n;
+		priv->count = pss->p.count;
+		priv->work_us = pss->p.work_us;
+		priv->pad = pss->p.pad;
+		priv->outlive = (char)pss->p.outlive;
+
+		memset(&args, 0, sizeof(args));
+		args.wsi = wsi;
+		args.user = priv;
+		args.task = task_fn;
+		args.cleanup = cleanup_cb;
+		args.async_task = pss->p.outlive;
+
+		r = lwstp_enqueue(vhd->tp, &args, &pss->task[n], "rel %s t%d",
+				  peer, n);
+		if (r) {
+			free(priv);
+			goto refused;
+		}
+		pss->priv[n] = priv;
+		pss->enqueued++;
+		atomic_fetch_add(&ctr_enqueued, 1);
+	}
+
+	return 0;
+
+refused:
+	lws_snprintf(pss->why, sizeof(pss->why), "%s", lwstp_strerror(r));
+	lwsl_user("%s: refusing connection: %s\n", peer, pss->why);
+	for (n = 0; n < REL_MAX_TASKS; n++)
+		if (pss->task[n])
+			drop_task(pss, n);
+refuse:
+	atomic_fetch_add(&ctr_refused, 1);
+	pss->refused = 1;
+	pss->refuse_err = r;
+	lws_callback_on_writable(wsi);
+
+	return 0;
+}
+
+static void
+receive(struct lws *wsi, struct pss *pss, const char *in, size_t len)
+{
+	struct task_data *priv;
+	int i, s, sent;
+
+	if (len == 3 && !memcmp(in, "ack", 3)) {
+		for (i = 0; i < REL_MAX_TASKS; i++) {
+			if (!pss->task[i] || !pss->priv[i]->awaiting_ack)
+				continue;
+			pss->priv[i]->awaiting_ack = 0;
+			/* ignored (with a warning) if it ended meanwhile */
+			if (lws_threadpool_task_status_noreap(pss->task[i]) ==
+			    LWS_TP_STATUS_SYNCING)
+				lws_threadpool_task_sync(pss->task[i], 0);
+			break;
+		}
+		lws_callback_on_writable(wsi);
+		return;
+	}
+
+	if (len == 4 && !memcmp(in, "reap", 4)) {
+		pss->reap_ok = 1;
+		lws_callback_on_writable(wsi);
+		return;
+	}
+
+	if (len == 4 && !memcmp(in, "stop", 4)) {
+		atomic_fetch_add(&ctr_stops, 1);
+		for (i = 0; i < REL_MAX_TASKS; i++) {
+			if (!pss->task[i])
+				continue;
+			priv = pss->priv[i];
+			s = (int)lws_threadpool_task_status_noreap(
+								pss->task[i]);
+			switch (s) {
+			case LWS_TP_STATUS_QUEUED:
+				sent = priv->sent;
+				/* priv is freed (or a worker's) after this */
+				note(pss, "t%d end %s %d", i, drop_task(pss, i) ?
+				     "detached" : "stopped", sent);
+				break;
+			case LWS_TP_STATUS_RUNNING:
+			case LWS_TP_STATUS_SYNCING:
+				priv->awaiting_ack = 0;
+				lws_threadpool_task_sync(pss->task[i], 1);
+				break;
+			default:
+				break;
+			}
+		}
+		lws_callback_on_writable(wsi);
+		return;
+	}
+
+	atomic_fetch_add(&ctr_bad_msgs, 1);
+	lwsl_info("ignoring a message of %d bytes\n", (int)len);
+}
+
+static void
+drop_protocol(struct vhd *vhd, struct pss *pss)
+{
+	int i, s;
+
+	for (i = 0; i < REL_MAX_TASKS; i++) {
+		if (!pss->task[i])
+			continue;
+		s = (int)lws_threadpool_task_status_noreap(pss->task[i]);
+		if (s >= 0 && s <= LWS_TP_STATUS_STOPPED)
+			atomic_fetch_add(&ctr_closed_while[s], 1);
+		if (vhd->dequeue_on_drop)
+			drop_task(pss, i);
+	}
+}
+
+static int
+pvo_int(const struct lws_protocol_vhost_options *pvo, const char *name,
+	int def)
+{
+	const char *v;
+
+	if (lws_pvo_get_str((void *)pvo, name, &v))
+		return def;
+
+	return atoi(v);
+}
+
+static int
+callback_rel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	     void *in, size_t len)
+{
+	struct pss *pss = user;
+	struct vhd *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
+						   lws_get_protocol(wsi));
+	const struct lws_protocol_vhost_options *pvo = in;
+	struct lwstp_create_args a;
+
+	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
+				lws_get_protocol(wsi), sizeof(*vhd));
+		if (!vhd)
+			return 1;
+		memset(&a, 0, sizeof(a));
+		a.threads = pvo_int(pvo, "threads", 4);
+		a.max_queue_depth = pvo_int(pvo, "queue", 1024);
+		a.sync_timeout_ms = (unsigned int)pvo_int(pvo,
+						"sync-timeout-ms", 0);
+		vhd->dequeue_on_drop = pvo_int(pvo, "dequeue-on-drop", 1);
+		vhd->tp = lwstp_create(lws_get_context(wsi), &a, "rel");
+		return !vhd->tp;
+
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		if (!vhd || !vhd->tp)
+			break;
+		lws_threadpool_finish(vhd->tp);
+		lws_threadpool_destroy(vhd->tp);
+		vhd->tp = NULL;
+		lwsl_user("pool destroyed\n");
+		break;
+
+	case LWS_CALLBACK_ESTABLISHED:
+		return established(wsi, vhd, pss);
+
+	case LWS_CALLBACK_RECEIVE:
+		if (pss && !pss->refused)
+			receive(wsi, pss, in, len);
+		break;
+
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+		if (pss && vhd)
+			drop_protocol(vhd, pss);
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return writeable(wsi, pss);
+
+	default:
+		break;
+	}
+
+	return 0;
+}
+
+/* --- /health and /stats -------------------------------------------------- */
+
+struct pss_status {
+	char	body[LWS_PRE + 2048];
+	int	len;
+};
+
+#define U(x) ((unsigned long long)atomic_load(&(x)))
+
+static int
+status_body(struct lws *wsi, const char *path, char *p, size_t size)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct vhd *vhd = lws_protocol_vh_priv_get(vh,
+			lws_vhost_name_to_protocol(vh, REL_PROTOCOL));
+	struct lwstp_stats st;
+
+	if (!strcmp(path, "/health"))
+		return lws_snprintf(p, size, "ok");
+
+	memset(&st, 0, sizeof(st));
+	if (vhd && vhd->tp)
+		lwstp_get_stats(vhd->tp, &st);
+
+	return lws_snprintf(p, size,
+		"{\"enqueued\":%llu,\"cleanups\":%llu,"
+		"\"cleanups_detached\":%llu,\"completed\":%llu,"
+		"\"refused\":%llu,\"bad_cleanups\":%llu,\"dequeued\":%llu,"
+		"\"choked\":%llu,\"stops\":%llu,\"conns\":%llu,"
+		"\"bad_msgs\":%llu,\"foreign_tasks\":%llu,"
+		"\"closed_while\":{\"queued\":%llu,\"running\":%llu,"
+		"\"syncing\":%llu,\"stopping\":%llu,\"finished\":%llu,"
+		"\"stopped\":%llu},"
+		"\"tp\":{\"threads\":%d,\"idle\":%d,\"queued\":%d,"
+		"\"running\":%d,\"syncing\":%d,\"done_waiting\":%d,"
+		"\"enqueued\":%llu,\"rejected_full\":%llu,\"finished\":%llu,"
+		"\"stopped\":%llu,\"syncs\":%llu,\"sync_timeouts\":%llu,"
+		"\"detached\":%llu,\"reaped\":%llu}}",
+		U(ctr_enqueued), U(ctr_cleanups), U(ctr_cleanups_detached),
+		U(ctr_completed), U(ctr_refused), U(ctr_bad_cleanup),
+		U(ctr_dequeued), U(ctr_choked), U(ctr_stops), U(ctr_conns),
+		U(ctr_bad_msgs), U(ctr_foreign_task),
+		U(ctr_closed_while[LWS_TP_STATUS_QUEUED]),
+		U(ctr_closed_while[LWS_TP_STATUS_RUNNING]),
+		U(ctr_closed_while[LWS_TP_STATUS_SYNCING]),
+		U(ctr_closed_while[LWS_TP_STATUS_STOPPING]),
+		U(ctr_closed_while[LWS_TP_STATUS_FINISHED]),
+		U(ctr_closed_while[LWS_TP_STATUS_STOPPED]),
+		st.threads, st.idle, st.queued, st.running, st.syncing,
+		st.done_waiting, (unsigned long long)st.enqueued,
+		(unsigned long long)st.rejected_full,
+		(unsigned long long)st.finished,
+		(unsigned long long)st.stopped, (unsigned long long)st.syncs,
+		(unsigned long long)st.sync_timeouts,
+		(unsigned long long)st.detached,
+		(unsigned long long)st.reaped);
+}
+
+static int
+callback_status(struct lws *wsi, enum lws_callback_reasons reason,
+		void *user, void *in, size_t len)
+{
+	struct pss_status *pss = user;
+	uint8_t buf[LWS_PRE + 256], *start = &buf[LWS_PRE], *p = start,
+		*end = &buf[sizeof(buf) - 1];
+	char path[32];
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		if (lws_hdr_copy(wsi, path, sizeof(path),
+				 WSI_TOKEN_GET_URI) < 0)
+			return -1;
+		pss->len = status_body(wsi, path, pss->body + LWS_PRE,
+				       sizeof(pss->body) - LWS_PRE);
+		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
+				!strcmp(path, "/health") ? "text/plain" :
+							   "application/json",
+				(lws_filepos_t)pss->len, &p, end))
+			return 1;
+		if (lws_finalize_write_http_header(wsi, start, &p, end))
+			return 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (lws_write(wsi, (uint8_t *)pss->body + LWS_PRE,
+			      (size_t)pss->len, LWS_WRITE_HTTP_FINAL) !=
+							pss->len)
+			return 1;
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
+
+	default:
+		break;
+	}
+
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols protocols[] = {
+	{ "http", lwstp_callback_http_dummy, 0, 0, 0, NULL, 0 },
+	{ "lwstp-status", callback_status, sizeof(struct pss_status), 0, 0,
+	  NULL, 0 },
+	{ REL_PROTOCOL, callback_rel, sizeof(struct pss), 128, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const struct lws_http_mount mount_stats = {
+	.mountpoint		= "/stats",
+	.origin			= "lwstp-status",
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 6,
+};
+
+static const struct lws_http_mount mount_health = {
+	.mount_next		= &mount_stats,
+	.mountpoint		= "/health",
+	.origin			= "lwstp-status",
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 7,
+};
+
+static struct lws_context *context;
+static volatile sig_atomic_t interrupted;
+
+static void
+sig_handler(int sig)
+{
+	interrupted = 1;
+	if (context)
+		lws_cancel_service(context);
+}
+
+static int
+opt_int(int argc, const char **argv, const char *name, int def)
+{
+	const char *p = lws_cmdline_option(argc, argv, name);
+
+	return p && *p ? atoi(p) : def;
+}
+
+int
+main(int argc, const char **argv)
+{
+	struct lws_protocol_vhost_options o[4], pvo;
+	struct lws_context_creation_info info;
+	char s_threads[16], s_queue[16], s_sync[16];
+	unsigned long long enq, cln;
+	struct sigaction sa;
+	const char *p;
+	int n;
+
+	lws_set_log_level((p = lws_cmdline_option(argc, argv, "-d")) ?
+			  atoi(p) : LLL_USER | LLL_ERR | LLL_WARN, NULL);
+
+	lws_snprintf(s_threads, sizeof(s_threads), "%d",
+		     opt_int(argc, argv, "--threads", 4));
+	lws_snprintf(s_queue, sizeof(s_queue), "%d",
+		     opt_int(argc, argv, "--queue", 1024));
+	lws_snprintf(s_sync, sizeof(s_sync), "%d",
+		     opt_int(argc, argv, "--sync-timeout-ms", 0));
+
+	memset(o, 0, sizeof(o));
+	o[0].name = "threads";
+	o[0].value = s_threads;
+	o[0].next = &o[1];
+	o[1].name = "queue";
+	o[1].value = s_queue;
+	o[1].next = &o[2];
+	o[2].name = "sync-timeout-ms";
+	o[2].value = s_sync;
+	o[2].next = &o[3];
+	o[3].name = "dequeue-on-drop";
+	o[3].value = lws_cmdline_option(argc, argv, "--no-dequeue") ? "0" :
+								      "1";
+	memset(&pvo, 0, sizeof(pvo));
+	pvo.options = o;
+	pvo.name = REL_PROTOCOL;
+	pvo.value = "";
+
+	memset(&info, 0, sizeof(info));
+	info.port = opt_int(argc, argv, "--port", 7682);
+	info.iface = "127.0.0.1";
+	info.mounts = &mount_health;
+	info.protocols = protocols;
+	info.pvo = &pvo;
+	info.pcontext = &context;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sig_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	context = lws_create_context(&info);
+	if (!context) {
+		lwsl_err("lws init failed\n");
+		return 1;
+	}
+	lwsl_user("lwstp-rel-server: http://127.0.0.1:%d/ (%s threads, queue "
+		  "%s)\n", info.port, s_threads, s_queue);
+
+	n = 0;
+	while (n >= 0 && !interrupted)
+		n = lws_service(context, 0);
+
+	lws_context_destroy(context);
+
+	enq = U(ctr_enqueued);
+	cln = U(ctr_cleanups);
+	printf("lwstp-rel-server: enqueued=%llu cleanups=%llu\n", enq, cln);
+	printf("lwstp-rel-server: closed_while queued=%llu running=%llu "
+	       "syncing=%llu stopping=%llu finished=%llu stopped=%llu\n",
+	       U(ctr_closed_while[LWS_TP_STATUS_QUEUED]),
+	       U(ctr_closed_while[LWS_TP_STATUS_RUNNING]),
+	       U(ctr_closed_while[LWS_TP_STATUS_SYNCING]),
+	       U(ctr_closed_while[LWS_TP_STATUS_STOPPING]),
+	       U(ctr_closed_while[LWS_TP_STATUS_FINISHED]),
+	       U(ctr_closed_while[LWS_TP_STATUS_STOPPED]));
+	fflush(stdout);
+
+	return enq != cln || U(ctr_bad_cleanup) || U(ctr_foreign_task);
+}
