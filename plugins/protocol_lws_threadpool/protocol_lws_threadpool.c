@@ -1141,6 +1141,27 @@ http_deadline_cb(lws_sorted_usec_list_t *sul)
 	http_error(pss, HTTP_STATUS_SERVICE_UNAVAILABLE, "deadline", text);
 }
 
+/* the value of the one "name=" url argument; NULL if absent or repeated */
+static const char *
+urlarg_once(struct lws *wsi, const char *name, char *buf, int len)
+{
+	int n, fl, nl = (int)strlen(name), seen = 0;
+	const char *v = NULL;
+	char frag[256];
+
+	for (n = 0; (fl = lws_hdr_fragment_length(wsi,
+					WSI_TOKEN_HTTP_URI_ARGS, n)) > 0; n++)
+		if (fl < (int)sizeof(frag) &&
+		    lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
+					  WSI_TOKEN_HTTP_URI_ARGS, n) >= 0 &&
+		    !strncmp(frag, name, (size_t)nl))
+			seen++;
+	if (seen == 1)
+		v = lws_get_urlarg_by_name(wsi, name, buf, len);
+
+	return v;
+}
+
 /* a decimal integer 1..max, nothing else */
 static int
 parse_size(const char *s, uint64_t max, uint64_t *v)
@@ -1169,8 +1190,7 @@ http_job(struct lwstp_pss *pss)
 	const char *code;
 	uint64_t size;
 
-	if (parse_size(lws_get_urlarg_by_name(pss->wsi, "size=", arg,
-					      sizeof(arg)),
+	if (parse_size(urlarg_once(pss->wsi, "size=", arg, sizeof(arg)),
 		       vhd->opts.max_job_size, &size)) {
 		lws_snprintf(err, sizeof(err), "size must be an integer in "
 			     "1..%llu",
@@ -1354,8 +1374,8 @@ http_request(struct lwstp_pss *pss)
 	else if (prev && !strncmp(prev, "job/", 4))
 		http_token(pss, last);
 	else if (!strcmp(last, "result"))
-		http_token(pss, lws_get_urlarg_by_name(pss->wsi, "token=", arg,
-						       sizeof(arg)));
+		http_token(pss, urlarg_once(pss->wsi, "token=", arg,
+					    sizeof(arg)));
 	else
 		http_error(pss, HTTP_STATUS_NOT_FOUND, "bad-message",
 			   "not found");

@@ -1,0 +1,715 @@
+#!/usr/bin/python3
+"""End-to-end tests of the lws-threadpool protocol plugin.
+
+    test_e2e.py <path to test-plugin-server>
+
+Starts test-plugin-server (the plugin compiled in) on loopback ports with
+different per-vhost options and drives it with websockets (Debian's
+python3-websockets) and http.client clients: WebSocket jobs with progress
+and a digest checked against hashlib, stop, clients leaving, the
+per-connection limit, malformed messages, outliving jobs and their tokens
+(attach over ws, GET over http), streamed HTTP jobs, the HTTP deadline and
+queue-full 503s on a saturated pool, /status, and a clean SIGTERM shutdown
+after which every queued job got exactly one cleanup.
+
+Pools are held busy with 4 GiB jobs, which run for seconds; a test waits
+for such a job's first progress message (so it is on a worker) before it
+relies on the pool being busy, and stops it at the end.
+
+Prints one line per check that failed, then "N passed, N failed"; exits
+non-zero if any failed.
+"""
+
+import asyncio
+import hashlib
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import websockets
+
+BIG = 4 << 30           # a job that holds a worker for seconds
+TIMEOUT = 60            # seconds any single wait may take
+
+passed = 0
+failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what, flush=True)
+    return cond
+
+
+_sha_cache = {}
+
+
+def expected_sha256(size):
+    """The plugin's job input: xorshift64 seeded from the size (README)."""
+    if size in _sha_cache:
+        return _sha_cache[size]
+    M = (1 << 64) - 1
+    s = (size ^ 0x9E3779B97F4A7C15) & M or 0x9E3779B97F4A7C15
+    h, left = hashlib.sha256(), size
+    while left > 0:
+        words = []
+        for _ in range(min(8192, (left + 7) // 8)):
+            s ^= (s << 13) & M
+            s ^= s >> 7
+            s ^= (s << 17) & M
+            words.append(s)
+        block = struct.pack("<%dQ" % len(words), *words)[:left]
+        h.update(block)
+        left -= len(block)
+    _sha_cache[size] = h.hexdigest()
+    return _sha_cache[size]
+
+
+# --- the server ---------------------------------------------------------------
+
+class Server:
+    def __init__(self, binary, *pvos):
+        self.log = tempfile.NamedTemporaryFile(prefix="plugin-e2e-",
+                                               suffix=".log", delete=False)
+        args = [binary, "--port", "0"]
+        for p in pvos:
+            args += ["--pvo", p]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True)
+        self.port = None
+        self.out = []
+        deadline = time.monotonic() + TIMEOUT
+        while self.port is None and time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 1)
+            if not r:
+                continue
+            line = self.proc.stdout.readline()
+            if not line:
+                break           # it exited
+            self.out.append(line)
+            m = re.search(r"listening on (\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+
+    def stop(self):
+        """SIGTERM; returns (exit code, {counter: value}) """
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = self.proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rest, _ = self.proc.communicate()
+        self.out.append(rest)
+        ctr = {}
+        m = re.search(r"test-plugin-server: (enqueued=.*)", "".join(self.out))
+        if m:
+            for kv in m.group(1).split():
+                k, v = kv.split("=")
+                ctr[k] = int(v)
+        return self.proc.returncode, ctr
+
+    def stderr(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def cleanup(self):
+        os.unlink(self.log.name)
+
+
+# --- clients --------------------------------------------------------------------
+
+def http_get(port, path, first_line_only=False):
+    """(status, headers dict, body text); with first_line_only, read one
+    line of the body and drop the connection."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        headers = {k.lower(): v for k, v in r.getheaders()}
+        if first_line_only:
+            body = r.readline().decode()
+        else:
+            body = r.read().decode()
+        return r.status, headers, body
+    finally:
+        c.close()
+
+
+async def aget(port, path, **kw):
+    return await asyncio.to_thread(http_get, port, path, **kw)
+
+
+async def status(port):
+    st, _, body = await aget(port, "/status")
+    assert st == 200, st
+    return json.loads(body)
+
+
+async def wait_status(port, pred, what):
+    """poll /status until pred(status) holds (the server's own state has no
+    event a client could wait for); bounded"""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        s = await status(port)
+        if pred(s):
+            return s
+        if time.monotonic() > deadline:
+            check(False, "timed out waiting for " + what + ": " + json.dumps(s))
+            return s
+        await asyncio.sleep(0.02)
+
+
+async def connect(port):
+    return await websockets.connect("ws://127.0.0.1:%d/" % port,
+                                    subprotocols=["lws-threadpool"],
+                                    max_size=None, open_timeout=TIMEOUT)
+
+
+async def recv(ws):
+    """the next message (one put back by stop_all() first)"""
+    if getattr(ws, "pending", None):
+        return ws.pending.pop(0)
+    return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+
+async def send(ws, obj):
+    await ws.send(obj if isinstance(obj, str) else json.dumps(obj))
+
+
+async def expect(ws, mtype, skip=("progress",)):
+    """the next message that is not of a skipped type; must be mtype"""
+    while True:
+        m = await recv(ws)
+        if m["type"] in skip and mtype not in skip:
+            continue
+        check(m["type"] == mtype, "expected %s, got %s" % (mtype, m))
+        return m
+
+
+async def start(ws, size, outlive=None):
+    msg = {"op": "start", "job": "sha256", "size": size}
+    if outlive is not None:
+        msg["outlive"] = outlive
+    await send(ws, msg)
+    return await expect(ws, "started")
+
+
+async def hold(port, n=1, outlive=False):
+    """a connection with n BIG jobs, each seen running (a progress
+    message); returns (ws, ids)"""
+    ws = await connect(port)
+    ids = []
+    for _ in range(n):
+        await send(ws, {"op": "start", "job": "sha256", "size": BIG,
+                        "outlive": outlive})
+    running = set()
+    while len(running) < n:
+        m = await recv(ws)
+        if m["type"] == "started":
+            ids.append(m["id"])
+        elif m["type"] == "progress":
+            running.add(m["id"])
+        else:
+            check(False, "holding: unexpected %s" % m)
+            break
+    return ws, ids
+
+
+async def stop_all(ws, ids):
+    """stop ids and read until each one said stopped (or result); other
+    jobs' final messages are kept for recv()"""
+    for i in ids:
+        await send(ws, {"op": "stop", "id": i})
+    left, keep = set(ids), []
+    while left:
+        m = await recv(ws)
+        if m["type"] in ("stopped", "result") and m["id"] in left:
+            left.discard(m["id"])
+        elif m["type"] != "progress":
+            keep.append(m)
+    ws.pending = getattr(ws, "pending", []) + keep
+
+
+def quiet(s):
+    return (s["running"] == 0 and s["queued"] == 0 and
+            s["done_waiting"] == 0 and s["idle"] == s["threads"])
+
+
+# --- tests on a roomy server -------------------------------------------------------
+
+async def t_ws_job(port):
+    ws = await connect(port)
+    for size in (4 << 20, 1000003, 1):
+        st = await start(ws, size)
+        check(st["size"] == size and st["token"] is None and st["id"] > 0,
+              "started: %s" % st)
+        progress = []
+        while True:
+            m = await recv(ws)
+            if m["type"] != "progress":
+                break
+            check(m["id"] == st["id"] and m["total"] == size,
+                  "progress: %s" % m)
+            progress.append(m["done"])
+        check(m["type"] == "result" and m["id"] == st["id"], "result: %s" % m)
+        check(m.get("sha256") == expected_sha256(size),
+              "sha256 of %d: %s" % (size, m))
+        check(isinstance(m.get("ms"), int) and m["ms"] >= 0, "ms: %s" % m)
+        check(progress == sorted(progress) and
+              all(0 < d < size for d in progress),
+              "progress increasing and partial: %s" % progress)
+        check(len(progress) <= 100, "at most 100 progress: %d" % len(progress))
+        if size == 4 << 20:
+            # 16 chunks, progress-interval-ms=0: a report per chunk but the
+            # last
+            check(len(progress) == 15, "progress per 1%%: %s" % progress)
+    await ws.close()
+
+
+async def t_ws_stop(port):
+    ws, ids = await hold(port, 1)
+    t0 = time.monotonic()
+    await send(ws, {"op": "stop", "id": ids[0]})
+    m = await expect(ws, "stopped")
+    check(m["id"] == ids[0] and m["reason"] == "requested", "stopped: %s" % m)
+    check(time.monotonic() - t0 < 10, "stop took %.1f s" % (time.monotonic() - t0))
+
+    # a queued job stops at once: both workers busy, the third waits
+    ids2 = (await hold(port, 2))
+    ws2, busy = ids2
+    st = await start(ws2, BIG)
+    s = await status(port)
+    check(s["queued"] == 1, "third job queued: %s" % s["queued"])
+    await send(ws2, {"op": "stop", "id": st["id"]})
+    m = await expect(ws2, "stopped")
+    check(m["id"] == st["id"], "queued one stopped: %s" % m)
+    await stop_all(ws2, busy)
+
+    await send(ws, {"op": "stop", "id": 999999})
+    m = await expect(ws, "error")
+    check(m["code"] == "unknown-id" and m.get("id") == 999999,
+          "unknown id: %s" % m)
+    await ws.close()
+    await ws2.close()
+    await wait_status(port, quiet, "pool quiet after stops")
+
+
+async def t_max_tasks(port):
+    # max-tasks-per-connection=3 on this server
+    ws, ids = await hold(port, 2)
+    st = await start(ws, BIG)          # queued: the third
+    ids.append(st["id"])
+    await send(ws, {"op": "start", "job": "sha256", "size": 1})
+    m = await expect(ws, "error")
+    check(m["code"] == "too-many-jobs" and "max-tasks-per-connection" in
+          m["error"], "fourth job: %s" % m)
+    # another connection is not limited by this one (its job waits)
+    other = await connect(port)
+    st2 = await start(other, BIG)
+    await stop_all(other, [st2["id"]])
+    await other.close()
+    # and this one can start again once it has room
+    await stop_all(ws, ids[:1])
+    st = await start(ws, 5000)
+    await stop_all(ws, ids[1:])
+    m = await expect(ws, "result")
+    check(m["id"] == st["id"] and m["sha256"] == expected_sha256(5000),
+          "after room: %s" % m)
+    await ws.close()
+    await wait_status(port, quiet, "pool quiet after max-tasks")
+
+
+async def t_malformed(port):
+    ws = await connect(port)
+    cases = [
+        ("nope", "bad-json"),
+        ("", "bad-json"),
+        ("[1,2]", "bad-json"),
+        ("{\"op\":\"start\"", "bad-json"),
+        ("{}", "bad-message"),
+        ({"op": "start", "job": "sha256", "size": 1, "colour": "red"},
+         "bad-message"),
+        ({"op": "start", "job": "sha256", "size": "5"}, "bad-message"),
+        ({"op": "start", "job": "sha256", "size": 1.5}, "bad-message"),
+        ({"op": "start", "job": "sha256", "size": 5, "outlive": 1},
+         "bad-message"),
+        ({"op": "start", "job": "sha256"}, "bad-message"),
+        ({"op": "start", "size": 5}, "bad-message"),
+        ({"op": "start", "job": "md5", "size": 5}, "bad-message"),
+        ({"op": "start", "job": "sha256", "size": 0}, "bad-message"),
+        ({"op": "start", "job": "sha256", "size": 5 << 30}, "bad-message"),
+        ({"op": "stop"}, "bad-message"),
+        ({"op": "stop", "id": -1}, "bad-message"),
+        ({"op": "jump"}, "bad-message"),
+        ({"op": "attach", "token": "xyz"}, "bad-message"),
+        ({"op": "attach", "token": "0" * 32}, "unknown-token"),
+    ]
+    for msg, code in cases:
+        await send(ws, msg)
+        m = await recv(ws)
+        check(m["type"] == "error" and m["code"] == code and m["error"],
+              "%r: %s" % (msg, m))
+    await ws.send(b"\x01\x02")
+    m = await recv(ws)
+    check(m["type"] == "error" and m["code"] == "bad-message" and
+          "binary" in m["error"], "binary: %s" % m)
+
+    # the connection is still good
+    st = await start(ws, 2048)
+    m = await expect(ws, "result")
+    check(m["id"] == st["id"] and m["sha256"] == expected_sha256(2048),
+          "after errors: %s" % m)
+
+    # 512 bytes is fine, 513 is not: error, then close 1009
+    msg = '{"op":"stop","id":1}'
+    await ws.send(msg + " " * (512 - len(msg)))
+    m = await recv(ws)
+    check(m["code"] == "unknown-id", "512 bytes: %s" % m)
+    await ws.send("x" * 513)
+    m = await recv(ws)
+    check(m["type"] == "error" and m["code"] == "too-big", "too big: %s" % m)
+    try:
+        await asyncio.wait_for(ws.recv(), TIMEOUT)
+        check(False, "not closed after too-big")
+    except websockets.ConnectionClosed as e:
+        check(e.rcvd is not None and e.rcvd.code == 1009,
+              "close code %s" % (e.rcvd and e.rcvd.code))
+
+    # a message too big split over fragments is caught as well
+    ws = await connect(port)
+
+    async def frags():
+        # over the limit only with the last one, so the client is done
+        # sending when the server closes
+        for n in (150, 150, 150, 100):
+            yield " " * n
+    await ws.send(frags())
+    m = await recv(ws)
+    check(m["code"] == "too-big", "fragmented too big: %s" % m)
+    try:
+        await asyncio.wait_for(ws.recv(), TIMEOUT)
+    except websockets.ConnectionClosed as e:
+        check(e.rcvd is not None and e.rcvd.code == 1009, "close 1009")
+
+
+async def t_client_leaves(port):
+    before = await status(port)
+    ws, ids = await hold(port, 2)
+    small = await start(ws, 3 << 20)
+    await ws.close()            # mid-job: they must stop, nobody to reap
+    s = await wait_status(port, quiet, "jobs of a closed connection ended")
+    check(s["totals"]["enqueued"] - before["totals"]["enqueued"] == 3,
+          "3 enqueued")
+    check(s["totals"]["reaped"] == s["totals"]["enqueued"] ==
+          s["totals"]["finished"] + s["totals"]["stopped"],
+          "counters balance: %s" % s["totals"])
+    check(s["totals"]["stopped"] - before["totals"]["stopped"] >= 2,
+          "the big ones stopped: %s" % s["totals"])
+    # abruptly this time: no close handshake
+    ws, ids = await hold(port, 1)
+    ws.transport.abort()
+    await wait_status(port, quiet, "job of an aborted connection ended")
+    st, _, _ = await aget(port, "/status")
+    check(st == 200, "server still serves")
+    del small
+
+
+async def t_outlive(port):
+    # the pool is busy, so the outliving job is still queued when its
+    # client leaves: it must run later, with nobody connected
+    holder, busy = await hold(port, 2)
+    size = 3 << 20
+    ws = await connect(port)
+    st = await start(ws, size, outlive=True)
+    token = st["token"]
+    check(isinstance(token, str) and re.fullmatch("[0-9a-f]{32}", token),
+          "token: %s" % st)
+    await ws.close()
+    s = await status(port)
+    check(s["queued"] == 1 and s["kept_results"] >= 1,
+          "queued and kept: %s" % s)
+    code, _, body = await aget(port, "/job/" + token)
+    j = json.loads(body)
+    check(code == 200 and j["state"] == "running" and j["done"] == 0 and
+          j["total"] == size and j["id"] == st["id"], "running: %s" % body)
+    await stop_all(holder, busy)
+    await holder.close()
+
+    # attach from a new connection: attached, then the result
+    ws = await connect(port)
+    await send(ws, {"op": "attach", "token": token.upper()})
+    m = await expect(ws, "attached")
+    check(m["token"] == token and m["id"] == st["id"] and m["size"] == size,
+          "attached: %s" % m)
+    while True:
+        m = await recv(ws)
+        if m["type"] != "progress":
+            break
+        check(m["token"] == token and m["total"] == size, "watch progress")
+    check(m["type"] == "result" and m["token"] == token and
+          m["id"] == st["id"] and m["sha256"] == expected_sha256(size),
+          "attached result: %s" % m)
+    await ws.close()
+
+    # and over http, both ways
+    for path in ("/job/" + token, "/result?token=" + token):
+        code, hdr, body = await aget(port, path)
+        j = json.loads(body)
+        check(code == 200 and hdr.get("content-type") == "application/json"
+              and j["state"] == "finished" and j["done"] == size and
+              j["sha256"] == expected_sha256(size) and j["token"] == token,
+              "GET %s: %d %s" % (path, code, body))
+
+    # attached while it runs: progress (with the token), then the result
+    ws = await connect(port)
+    st = await start(ws, 256 << 20, outlive=True)
+    await ws.close()
+    ws = await connect(port)
+    await send(ws, {"op": "attach", "token": st["token"]})
+    m = await expect(ws, "attached")
+    kinds = []
+    while True:
+        m = await recv(ws)
+        kinds.append(m["type"])
+        if m["type"] != "progress":
+            break
+        check(m["token"] == st["token"], "progress token")
+    check(m["type"] == "result", "watched to the end: %s" % kinds)
+    _, _, body = await aget(port, "/job?size=%d" % (256 << 20))
+    check(json.loads(body.splitlines()[-1])["sha256"] == m["sha256"],
+          "same digest over http")
+    await ws.close()
+
+    # the owner can stop its outliving job; unknown and bad tokens
+    ws, ids = await hold(port, 1, outlive=True)
+    await stop_all(ws, ids)
+    for path, want in (("/job/" + "0" * 32, 404), ("/job/xyz", 400),
+                       ("/result?token=" + "f" * 32, 404), ("/result", 400)):
+        code, _, body = await aget(port, path)
+        check(code == want and json.loads(body)["type"] == "error",
+              "GET %s: %d %s" % (path, code, body))
+    await ws.close()
+    await wait_status(port, quiet, "pool quiet after outlive")
+
+
+async def t_http_job(port):
+    size = 1048579
+    code, hdr, body = await aget(port, "/job?size=%d" % size)
+    lines = [json.loads(line) for line in body.splitlines()]
+    check(code == 200 and hdr.get("transfer-encoding") == "chunked" and
+          hdr.get("content-type") == "application/x-ndjson",
+          "http job headers: %d %s" % (code, hdr))
+    check(lines and lines[0]["type"] == "started" and
+          lines[0]["size"] == size, "first line: %s" % lines[:1])
+    check(all(m["type"] == "progress" for m in lines[1:-1]) and
+          len(lines) > 2, "progress lines: %d" % len(lines))
+    check(lines and lines[-1]["type"] == "result" and
+          lines[-1]["sha256"] == expected_sha256(size),
+          "http result: %s" % lines[-1:])
+
+    for q in ("size=0", "size=abc", "size=", "", "size=5368709120",
+              "size=12&size=13x", "size=-4"):
+        code, _, body = await aget(port, "/job?" + q)
+        check(code == 400 and json.loads(body)["code"] == "bad-message",
+              "GET /job?%s: %d %s" % (q, code, body))
+    code, _, _ = await aget(port, "/nothing-here")
+    check(code == 404, "unrouted: %d" % code)
+
+    # several at once, while the service thread serves /status too
+    async def one(sz):
+        _, _, b = await aget(port, "/job?size=%d" % sz)
+        return json.loads(b.splitlines()[-1])
+    res = await asyncio.gather(*[one(s) for s in (100, 200, 300, 400, 500)],
+                               status(port))
+    check(all(r["sha256"] == expected_sha256(s) for r, s in
+              zip(res[:5], (100, 200, 300, 400, 500))), "concurrent http")
+
+    # the client goes away mid-job: the job stops
+    before = await status(port)
+    code, _, line = await aget(port, "/job?size=%d" % BIG,
+                               first_line_only=True)
+    check(code == 200 and json.loads(line)["type"] == "started",
+          "big http job started: %s" % line)
+    s = await wait_status(port, quiet, "http job of a gone client ended")
+    check(s["totals"]["stopped"] > before["totals"]["stopped"],
+          "it was stopped")
+
+
+async def t_status(port, pvos):
+    s = await wait_status(port, quiet, "quiet pool")
+    for k in ("vhost", "threads", "idle", "running", "syncing", "queued",
+              "done_waiting", "totals", "latency_us", "kept_results",
+              "max_results", "config"):
+        check(k in s, "status has %s" % k)
+    t = s["totals"]
+    for k in ("enqueued", "finished", "stopped", "rejected_full",
+              "rejected_shutdown", "syncs", "sync_timeouts", "detached",
+              "reaped"):
+        check(isinstance(t.get(k), int), "totals has %s" % k)
+    check(t["enqueued"] == t["reaped"] == t["finished"] + t["stopped"] and
+          t["enqueued"] > 0, "quiet totals balance: %s" % t)
+    check(s["threads"] == int(pvos["threads"]) and s["idle"] == s["threads"],
+          "threads %s" % s["threads"])
+    for name in ("queue_wait", "run", "sync_wait"):
+        h = s["latency_us"][name]
+        check(len(h["hist"]) == 32 and h["p50"] <= h["p90"] <= h["p99"],
+              "%s histogram: %s" % (name, h))
+    check(sum(s["latency_us"]["run"]["hist"]) <= t["enqueued"] and
+          sum(s["latency_us"]["sync_wait"]["hist"]) == t["syncs"],
+          "histogram counts")
+    for k, v in pvos.items():
+        check(s["config"].get(k) == int(v), "config %s: %s" % (k, s["config"]))
+    check(s["kept_results"] >= 2, "kept results: %s" % s["kept_results"])
+    code, _, body = await aget(port, "/status?dump=1")
+    check(code == 200 and json.loads(body)["threads"] == s["threads"],
+          "status?dump=1")
+
+
+# --- tests on a saturated server: one thread, queue depth 1 -----------------------
+
+async def t_deadline(port):
+    ws, ids = await hold(port, 1)
+    t0 = time.monotonic()
+    # queued behind the held job; no worker within 100 ms
+    code, _, body = await aget(port, "/job?size=1")
+    took = time.monotonic() - t0
+    j = json.loads(body)
+    check(code == 503 and j["code"] == "deadline" and
+          "job-deadline-ms" in j["error"], "deadline: %d %s" % (code, body))
+    check(took >= 0.09, "503 after the deadline, not before: %.3f s" % took)
+    s = await status(port)
+    check(s["queued"] == 0 and s["running"] == 1,
+          "the late job was dropped, the held one runs: %s" % s)
+    # the held job was never interrupted: no result yet
+    await send(ws, {"op": "stop", "id": ids[0]})
+    m = await expect(ws, "stopped")
+    check(m["id"] == ids[0], "held job was still running: %s" % m)
+    await ws.close()
+    await wait_status(port, quiet, "quiet after deadline")
+
+
+async def t_queue_full(port):
+    ws, ids = await hold(port, 1)
+    st = await start(ws, BIG)          # waits: the queue (depth 1) is full
+    ids.append(st["id"])
+    await send(ws, {"op": "start", "job": "sha256", "size": 10})
+    m = await expect(ws, "error")
+    check(m["code"] == "queue-full", "ws queue full: %s" % m)
+    before = await status(port)
+    t0 = time.monotonic()
+    code, _, body = await aget(port, "/job?size=10")
+    check(code == 503 and json.loads(body)["code"] == "queue-full" and
+          time.monotonic() - t0 < 5, "http queue full: %d %s" % (code, body))
+    s = await status(port)
+    check(s["totals"]["rejected_full"] == before["totals"]["rejected_full"] + 1,
+          "rejected_full counted")
+    # an outliving start is refused for the queue too (its kept record,
+    # made first, is undone: results-full must not follow)
+    await send(ws, {"op": "start", "job": "sha256", "size": 10,
+                    "outlive": True})
+    m = await expect(ws, "error")
+    check(m["code"] == "queue-full", "outlive, queue full: %s" % m)
+    s = await status(port)
+    check(s["kept_results"] == 0, "no kept record left: %s" % s)
+    await stop_all(ws, ids)
+    await ws.close()
+    await wait_status(port, quiet, "quiet after queue full")
+
+
+async def t_results_full(port):
+    ws, ids = await hold(port, 1, outlive=True)    # the one kept result
+    other = await connect(port)
+    await send(other, {"op": "start", "job": "sha256", "size": 10,
+                       "outlive": True})
+    m = await expect(other, "error")
+    check(m["code"] == "results-full", "results full: %s" % m)
+    await stop_all(ws, ids)             # it ends: the room can be reused
+    st = await start(other, 10, outlive=True)
+    m = await expect(other, "result")
+    check(m["id"] == st["id"], "reused: %s" % m)
+    s = await status(port)
+    check(s["kept_results"] == 1, "one kept: %s" % s["kept_results"])
+    await other.close()
+    await ws.close()
+
+
+async def t_shutdown_busy(server):
+    """SIGTERM with a running job, a queued outliving one and a watcher"""
+    port = server.port
+    ws, ids = await hold(port, 1)
+    st = await start(ws, BIG, outlive=True)
+    watcher = await connect(port)
+    await send(watcher, {"op": "attach", "token": st["token"]})
+    await expect(watcher, "attached")
+    rc, ctr = await asyncio.to_thread(server.stop)
+    check(rc == 0 and ctr and ctr["enqueued"] == ctr["cleanups"] and
+          ctr["bad"] == 0, "busy shutdown: rc %s %s" % (rc, ctr))
+
+
+async def main(binary):
+    pvos = {"threads": "2", "progress-interval-ms": "0",
+            "max-tasks-per-connection": "3", "max-job-size": str(BIG)}
+    srv = Server(binary, *["%s=%s" % kv for kv in pvos.items()])
+    if not check(srv.port, "server starts: %s" % "".join(srv.out)):
+        return
+    for t in (t_ws_job, t_ws_stop, t_max_tasks, t_malformed,
+              t_client_leaves, t_outlive, t_http_job):
+        print("--", t.__name__, flush=True)
+        await asyncio.wait_for(t(srv.port), 10 * TIMEOUT)
+    print("-- t_status", flush=True)
+    await t_status(srv.port, pvos)
+    rc, ctr = srv.stop()
+    check(rc == 0 and ctr and ctr["enqueued"] == ctr["cleanups"] and
+          ctr["enqueued"] > 20 and ctr["bad"] == 0,
+          "shutdown: rc %s %s" % (rc, ctr))
+    if failed:
+        print(srv.stderr()[-3000:])
+    srv.cleanup()
+
+    sat = {"threads": "1", "max-queue-depth": "1", "job-deadline-ms": "100",
+           "max-job-size": str(BIG), "progress-interval-ms": "0",
+           "max-results": "1"}
+    srv = Server(binary, *["%s=%s" % kv for kv in sat.items()])
+    if not check(srv.port, "saturated server starts"):
+        return
+    for t in (t_deadline, t_queue_full, t_results_full):
+        print("--", t.__name__, flush=True)
+        await asyncio.wait_for(t(srv.port), 10 * TIMEOUT)
+    print("-- t_shutdown_busy", flush=True)
+    await t_shutdown_busy(srv)
+    srv.cleanup()
+
+    # a bad option: the protocol refuses the vhost, naming what is wrong
+    srv = Server(binary, "threads=2", "max-results=many")
+    rc, _ = srv.stop()
+    err = srv.stderr()
+    check(rc == 2 and "max-results" in err and "'many'" in err and
+          "1..100000" in err and "plugin-test" in err,
+          "bad option refused: rc %s %s" % (rc, err[-500:]))
+    srv.cleanup()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_e2e.py <test-plugin-server>")
+    try:
+        asyncio.run(main(sys.argv[1]))
+    except Exception as e:      # an exception is a failed check too
+        import traceback
+        traceback.print_exc()
+        check(False, "exception: %r" % e)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed or not passed else 0)
