@@ -14,6 +14,8 @@
  *			  --queue tasks that spin and check in every 10 ms
  *			  (every worker busy, the queue full); GET /tiny
  *			  answers "ok\n" for wrk either way
+ *			  (--sched-idle: those tasks move their worker to
+ *			  SCHED_IDLE, to measure what that would give)
  *   --scenario memory	  the first connection holds every worker on a task
  *			  and then queues --mem-tasks more; bytes per queued
  *			  task from mallinfo2() and RSS growth
@@ -30,7 +32,9 @@
 
 #include "common.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -60,6 +64,8 @@ static struct {
 	int		full_scan;	/* dispatch: visit every task of the
 					 * wsi at each writable (no FIFO
 					 * early stop) */
+	int		sched_idle;	/* saturate: the spinning tasks put
+					 * their worker thread in SCHED_IDLE */
 	int		max_s;		/* watchdog */
 	int		port;
 	const char	*port_file;
@@ -321,11 +327,26 @@ sync_writeable(struct lws *wsi)
 
 /* --- saturate and memory -------------------------------------------------- */
 
+static __thread int tl_sched_idle_done;
+
 static enum lws_threadpool_task_return
 spin_task(void *user, enum lws_threadpool_task_status s)
 {
 	if (s == LWS_TP_STATUS_STOPPING)
 		return LWS_TP_RETURN_STOPPED;
+	if (cfg.sched_idle && !tl_sched_idle_done) {
+		/*
+		 * What the library could do for its workers instead of (or
+		 * as well as) worker_nice: SCHED_IDLE threads give way to any
+		 * other thread at once.  Done here, from the task, on the
+		 * worker it runs on, to measure the effect.
+		 */
+		struct sched_param sp = { 0 };
+
+		tl_sched_idle_done = 1;
+		if (sched_setscheduler(0, SCHED_IDLE, &sp))
+			lwsl_warn("bench: SCHED_IDLE: %s\n", strerror(errno));
+	}
 	bench_spin_us(SPIN_CHECKIN_US);
 
 	return LWS_TP_RETURN_CHECKING_IN;
@@ -682,6 +703,7 @@ print_results(void)
 		break;
 	case SC_SATURATE:
 		json_int(&j, "busy", cfg.busy);
+		json_int(&j, "sched_idle", cfg.sched_idle);
 		json_int(&j, "queue", cfg.queue);
 		json_int(&j, "running_at_start", st_mark.running);
 		json_int(&j, "queued_at_start", st_mark.queued);
@@ -706,7 +728,7 @@ usage(void)
 	fprintf(stderr, "usage: lwstp-bench-server --scenario dispatch|sync|"
 		"saturate|memory [--port N] [--port-file F] [--threads N] "
 		"[--k N] [--work-us N] [--conns N] [--queue N] [--busy 0|1] "
-		"[--worker-nice N] [--mem-tasks N] [--full-scan] "
+		"[--worker-nice N] [--mem-tasks N] [--full-scan] [--sched-idle] "
 		"[--max-s N]\n");
 	exit(2);
 }
@@ -723,6 +745,10 @@ main(int argc, char **argv)
 
 		if (!strcmp(a, "--full-scan")) {
 			cfg.full_scan = 1;
+			continue;
+		}
+		if (!strcmp(a, "--sched-idle")) {
+			cfg.sched_idle = 1;
 			continue;
 		}
 		if (!v)

@@ -307,6 +307,9 @@ def targets(fig):
 # --- chart ----------------------------------------------------------------------
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+SERIES_COLORS = {"lwstp": "#1f77b4", "libuv": "#d62728",
+                 "lwstp 50us": "#2ca02c", "libuv 50us": "#ff7f0e",
+                 "lwstp full scan": "#9467bd"}
 
 
 def esc(s):
@@ -377,7 +380,7 @@ def lines_panel(svg, p, xs_labels, series, ylog=True):
                    'text-anchor="middle">%s</text>' %
                    (xmap(i), p.oy() + p.ph() + 14, esc(lab)))
     for si, (name, pts) in enumerate(series):
-        c = COLORS[si % len(COLORS)]
+        c = SERIES_COLORS.get(name, COLORS[si % len(COLORS)])
         path = " ".join("%s%.1f,%.1f" % ("M" if j == 0 else "L", xmap(i),
                                          ymap(st[0]))
                         for j, (i, st) in enumerate(pts))
@@ -438,6 +441,8 @@ def chart(fig, meta, path):
                       "peer.loop_cpu_us_per_op", ks)),
         ("lwstp 50us", pts("dispatch", "k=%d work=50 conns=1",
                            "server.service_cpu_us_per_task", ks)),
+        ("libuv 50us", pts("peers", "libuv k=%d work=50",
+                           "peer.loop_cpu_us_per_op", ks)),
         ("lwstp full scan", pts("dispatch", "k=%d work=0 conns=1 full-scan",
                                 "server.service_cpu_us_per_task", ks)),
     ])

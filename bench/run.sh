@@ -13,6 +13,9 @@
 #   --out FILE      JSON lines (default bench/results/latest.jsonl; with
 #                   --quick, bench/results/quick.jsonl)
 #   --svg FILE      chart (default: FILE of --out with .svg; not in --quick)
+#   --doc FILE      markdown whose figures part is rewritten (default: in a
+#                   full run with the default --out, docs/PERFORMANCE.md)
+#   --no-doc        leave the markdown alone
 #
 # Each run of a variant starts a fresh lwstp-bench-server and a separate
 # lwstp-bench-client process (or wrk) over 127.0.0.1, and writes one JSON
@@ -25,7 +28,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-quick=0 runs="" only="" bindir="" out="" svg=""
+quick=0 runs="" only="" bindir="" out="" svg="" doc="" nodoc=0
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -35,7 +38,9 @@ while [ $# -gt 0 ]; do
 	--bin-dir) bindir=$2; shift ;;
 	--out) out=$2; shift ;;
 	--svg) svg=$2; shift ;;
-	-h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+	--doc) doc=$2; shift ;;
+	--no-doc) nodoc=1 ;;
+	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -46,6 +51,7 @@ if [ "$quick" = 1 ]; then
 	out=${out:-$here/results/quick.jsonl}
 else
 	runs=${runs:-3}
+	[ -n "$out" ] || doc=${doc:-$root/docs/PERFORMANCE.md}
 	out=${out:-$here/results/latest.jsonl}
 	svg=${svg:-${out%.jsonl}.svg}
 fi
@@ -253,6 +259,10 @@ for run in $(seq "$runs"); do
 		for n in $nices; do
 			saturate "busy nice=$n" "$run" --busy 1 --worker-nice "$n"
 		done
+		# not a library option: the tasks move their own worker to
+		# SCHED_IDLE, to show what such an option would give
+		[ "$quick" = 1 ] || saturate "busy sched_idle" "$run" --busy 1 \
+			--sched-idle
 	fi
 	if want memory; then
 		pair memory "tasks=$mem_tasks" "$run" 1 --threads "$threads" \
@@ -277,4 +287,5 @@ printf '{"meta_end":{"suite":"%s","loadavg_after":"%s"}}\n' "$suite" \
 report_args=("$out")
 [ -n "$svg" ] && report_args+=(--svg "$svg")
 [ "$quick" = 1 ] && report_args+=(--smoke)
+[ -n "$doc" ] && [ "$nodoc" = 0 ] && report_args+=(--doc "$doc")
 $py "$here/report.py" table "${report_args[@]}"
