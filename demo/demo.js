@@ -432,6 +432,9 @@
 			if (samples.length > SAMPLES)
 				samples.shift();
 			$("chart").dataset.samples = String(samples.length);
+			$("chart").dataset.maxRunning = String(Math.max(
+				Number($("chart").dataset.maxRunning || 0),
+				s.running));
 			draw();
 		} catch (e) {
 			setGauge("g-running", null);
