@@ -97,16 +97,18 @@ lwstp_plugin_fmt_job_out(char *b, size_t l, const struct lwstp_job *job,
 	switch (s) {
 	case LWS_TP_STATUS_SYNCING:
 		if (job->out.kind == OUT_STARTED)
-			return lwstp_plugin_fmt_started(b, l, job->id, job->size, NULL);
-		return lwstp_plugin_fmt_progress(b, l, job->id, job->out.done, job->size,
-						 NULL);
+			return lwstp_plugin_fmt_started(b, l, job->id,
+							job->size, NULL);
+		return lwstp_plugin_fmt_progress(b, l, job->id, job->out.done,
+						 job->size, NULL);
 	case LWS_TP_STATUS_FINISHED:
 		if (job->out.kind == OUT_RESULT)
-			return lwstp_plugin_fmt_result(b, l, job->id, job->out.sha256,
+			return lwstp_plugin_fmt_result(b, l, job->id,
+						       job->out.sha256,
 						       job->out.ms, NULL);
 		/* fallthru */
 	default:
 		return lwstp_plugin_fmt_stopped(b, l, job->id,
-						atomic_load(&job->stop_req), NULL);
+				atomic_load(&job->stop_req), NULL);
 	}
 }

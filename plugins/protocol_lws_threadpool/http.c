@@ -257,8 +257,8 @@ http_job(struct lwstp_pss *pss)
 		return;
 	}
 
-	code = lwstp_plugin_job_start(vhd, pss->wsi, size, 0, 1, &pss->task, &pss->job,
-				      err, sizeof(err));
+	code = lwstp_plugin_job_start(vhd, pss->wsi, size, 0, 1, &pss->task,
+				      &pss->job, err, sizeof(err));
 	if (code) {
 		http_error(pss, !strcmp(code, "internal") ?
 				HTTP_STATUS_INTERNAL_SERVER_ERROR :

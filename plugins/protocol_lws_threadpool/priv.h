@@ -221,7 +221,8 @@ lwstp_plugin_fmt_job_out(char *b, size_t l, const struct lwstp_job *job,
 /* task.c */
 const char *
 lwstp_plugin_job_start(struct lwstp_pvh *vhd, struct lws *wsi, uint64_t size,
-		       int outlive, int http, struct lws_threadpool_task **ptask,
+		       int outlive, int http,
+		       struct lws_threadpool_task **ptask,
 		       struct lwstp_job **pjob, char *err, size_t errlen);
 int
 lwstp_plugin_job_stop(struct lws_threadpool_task *task, struct lwstp_job *job);

@@ -48,7 +48,8 @@ vhd_init(struct lws *wsi, const struct lws_protocol_vhost_options *pvo)
 	vhd->cx = lws_get_context(wsi);
 	vhd->vh = vh;
 	if (lwstp_kept_init(&vhd->kt, vhd->cx, vhd->opts.max_results,
-			    vhd->opts.result_ttl_ms, lwstp_plugin_watch_cb, vhd))
+			    vhd->opts.result_ttl_ms, lwstp_plugin_watch_cb,
+			    vhd))
 		return 1;
 
 	memset(&ca, 0, sizeof(ca));

@@ -140,7 +140,8 @@ job_cleanup(struct lws *wsi, void *user)
  */
 const char *
 lwstp_plugin_job_start(struct lwstp_pvh *vhd, struct lws *wsi, uint64_t size,
-		       int outlive, int http, struct lws_threadpool_task **ptask,
+		       int outlive, int http,
+		       struct lws_threadpool_task **ptask,
 		       struct lwstp_job **pjob, char *err, size_t errlen)
 {
 	struct lws_threadpool_task_args args;

@@ -145,8 +145,9 @@ main(int argc, const char **argv)
 	/* lws initialises the protocols on the first service */
 	n = lws_service(context, 0);
 	vh = lws_get_vhost_by_name(context, "plugin-test");
-	if (n < 0 || !vh || !lws_protocol_vh_priv_get(vh,
-			lws_vhost_name_to_protocol(vh, LWSTP_PLUGIN_PROTOCOL))) {
+	if (n < 0 || !vh ||
+	    !lws_protocol_vh_priv_get(vh, lws_vhost_name_to_protocol(vh,
+						LWSTP_PLUGIN_PROTOCOL))) {
 		lwsl_err("the protocol did not initialise on the vhost\n");
 		lws_context_destroy(context);
 		return 2;

@@ -128,9 +128,12 @@ ws_stop(struct lwstp_pss *pss, uint64_t id)
 
 	slot_drop(pss, slot);
 	r = reply_new(pss);
-	if (r)
-		r->len = (uint16_t)lwstp_plugin_fmt_stopped(r->buf + LWS_PRE, REPLY_MAX,
-							    id, 1, NULL);
+	if (!r) {
+		pss->close_status = CLOSE_POLICY;
+		return;
+	}
+	r->len = (uint16_t)lwstp_plugin_fmt_stopped(r->buf + LWS_PRE,
+						    REPLY_MAX, id, 1, NULL);
 }
 
 static void
@@ -285,8 +288,8 @@ ws_serve_jobs(struct lwstp_pss *pss, int *err)
 				lws_threadpool_task_sync(slot->task, 1);
 				continue;
 			}
-			len = lwstp_plugin_fmt_job_out(buf + LWS_PRE, REPLY_MAX, slot->job,
-						       s);
+			len = lwstp_plugin_fmt_job_out(buf + LWS_PRE,
+						REPLY_MAX, slot->job, s);
 			pss->rr = n + 1;
 			if (ws_write(pss->wsi, buf + LWS_PRE, len)) {
 				lws_threadpool_task_sync(slot->task, 1);
@@ -299,8 +302,8 @@ ws_serve_jobs(struct lwstp_pss *pss, int *err)
 
 		case LWS_TP_STATUS_FINISHED:
 		case LWS_TP_STATUS_STOPPED:
-			len = lwstp_plugin_fmt_job_out(buf + LWS_PRE, REPLY_MAX, slot->job,
-						       s);
+			len = lwstp_plugin_fmt_job_out(buf + LWS_PRE,
+						REPLY_MAX, slot->job, s);
 			/* reap it: its cleanup runs now, job is gone */
 			lws_threadpool_task_status(slot->task, &user);
 			slot_drop(pss, slot);
@@ -331,8 +334,9 @@ ws_serve_watches(struct lwstp_pss *pss, int *err)
 		if (!w->used)
 			continue;
 		if (w->gone) {
-			len = lwstp_plugin_fmt_error(p, REPLY_MAX, "unknown-token",
-						     "the watched result expired", 0);
+			len = lwstp_plugin_fmt_error(p, REPLY_MAX,
+					"unknown-token",
+					"the watched result expired", 0);
 			end = 1;
 			break;
 		}
@@ -340,8 +344,8 @@ ws_serve_watches(struct lwstp_pss *pss, int *err)
 
 		if (!w->stage) {
 			len = lwstp_plugin_fmt_attached(p, REPLY_MAX,
-							w->rec->id, w->rec->token,
-							w->rec->total);
+					w->rec->id, w->rec->token,
+					w->rec->total);
 			w->stage = 1;
 			/* and the current state comes next */
 			w->sent_version = snap.version - 1;
@@ -353,17 +357,19 @@ ws_serve_watches(struct lwstp_pss *pss, int *err)
 
 		switch (snap.state) {
 		case LWSTP_KEPT_RUNNING:
-			len = lwstp_plugin_fmt_progress(p, REPLY_MAX, w->rec->id, snap.done,
-							w->rec->total, w->rec->token);
+			len = lwstp_plugin_fmt_progress(p, REPLY_MAX,
+					w->rec->id, snap.done, w->rec->total,
+					w->rec->token);
 			break;
 		case LWSTP_KEPT_FINISHED:
-			len = lwstp_plugin_fmt_result(p, REPLY_MAX, w->rec->id, snap.sha256,
-						      snap.ms, w->rec->token);
+			len = lwstp_plugin_fmt_result(p, REPLY_MAX,
+					w->rec->id, snap.sha256, snap.ms,
+					w->rec->token);
 			end = 1;
 			break;
 		default:
-			len = lwstp_plugin_fmt_stopped(p, REPLY_MAX, w->rec->id, 0,
-						       w->rec->token);
+			len = lwstp_plugin_fmt_stopped(p, REPLY_MAX,
+					w->rec->id, 0, w->rec->token);
 			end = 1;
 			break;
 		}
@@ -424,8 +430,6 @@ lwstp_plugin_ws_writeable(struct lwstp_pss *pss)
 
 	return 0;
 }
-
-/* the connection is going: its jobs stop (or outlive it), watches end */
 
 /* the connection is going (or the pool went): jobs stop or outlive it */
 void

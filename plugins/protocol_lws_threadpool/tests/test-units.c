@@ -40,7 +40,7 @@ log_emit(int level, const char *line)
 		lws_strncpy(last_warn, line, sizeof(last_warn));
 }
 
-/* --- options ------------------------------------------------------------ */
+/* --- options -------------------------------------------------------------- */
 
 static int
 parse1(const char *name, const char *value, struct lwstp_plugin_opts *o,
@@ -173,7 +173,7 @@ test_opts(void)
 	}
 }
 
-/* --- messages ------------------------------------------------------------ */
+/* --- messages ------------------------------------------------------------- */
 
 static int
 msg(const char *s, struct lwstp_msg *m, char *err, size_t errlen)
@@ -281,7 +281,8 @@ test_msg(void)
 		sizeof(err));
 	CHECK(!r && m.op == LWSTP_OP_START && m.size == 4096 && !m.outlive &&
 	      !strcmp(m.job, "sha256"), "start: %d %s", r, err);
-	r = msg(" {\"outlive\": true, \"size\": 4294967296,\n\"job\":\"sha256\","
+	r = msg(" {\"outlive\": true, \"size\": 4294967296,\n"
+		"\"job\":\"sha256\","
 		"\"op\":\"start\"} \r\n", &m, err, sizeof(err));
 	CHECK(!r && m.op == LWSTP_OP_START && m.size == 4294967296ull &&
 	      m.outlive == 1, "start, any order, outlive: %d %s", r, err);
@@ -339,7 +340,7 @@ test_msg(void)
 	      "codes");
 }
 
-/* --- the job's digest ------------------------------------------------------ */
+/* --- the job's digest ----------------------------------------------------- */
 
 static void
 test_calc(void)
@@ -393,7 +394,7 @@ test_calc(void)
 	CHECK(lwstp_calc_step(&c) == -1, "step after free");
 }
 
-/* --- kept results ------------------------------------------------------------ */
+/* --- kept results --------------------------------------------------------- */
 
 static int watch_calls, watch_gone;
 
