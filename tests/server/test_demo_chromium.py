@@ -8,9 +8,9 @@ chromium headless, driven over the DevTools protocol (python3-websockets).
 The page is loaded; the test clicks "Start job" and waits (polling the DOM,
 bounded) for the job's progress bar to move and its result to arrive while
 the pool gauges show it running; stops a second job with its Stop button;
-starts an outliving job, reloads the page and waits for the page to
-reattach to it by the token it kept in localStorage.  Screenshots go to
-SCREENSHOT-DIR.
+runs a job over HTTP (the chunked /job stream); starts an outliving job,
+reloads the page and waits for the page to reattach to it by the token it
+kept in localStorage.  Screenshots go to SCREENSHOT-DIR.
 
 If /usr/bin/chromium is missing, the test installs it with apt-get when it
 runs as root; it exits 77 (skipped) only if chromium cannot be installed."""
@@ -269,6 +269,16 @@ async def drive(browser_url, port):
             "'.job[data-kind=ws]:not([data-state=done])');"
             " return j && j.dataset.state === 'stopped'; })()", 120),
             "its Stop button stops it")
+
+        # a job over HTTP: GET /job?size=N, an ndjson stream
+        await cdp.eval("document.getElementById('size-mib').value = '64'")
+        await cdp.click("#start-http")
+        R.check(await cdp.wait_for(
+            "(() => { const j = document.querySelector("
+            "'.job[data-kind=http]'); return j &&"
+            " j.dataset.state === 'done' &&"
+            " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent);"
+            " })()", 300), "Run over HTTP: the streamed job's result")
 
         # an outliving job, its token kept; reload, reattach
         await cdp.eval("document.getElementById('size-mib').value = '256'")
