@@ -21,8 +21,10 @@ http_oneshot(struct lwstp_pss *pss, int code, const char *body, int len)
 	free(pss->resp);
 	pss->resp = malloc((size_t)len + 1);
 	pss->resp_len = pss->resp ? len : 0;
-	if (pss->resp)
-		memcpy(pss->resp, body, (size_t)len + 1);
+	if (pss->resp) {
+		memcpy(pss->resp, body, (size_t)len);
+		pss->resp[len] = '\0';
+	}
 	pss->resp_code = pss->resp ? code : HTTP_STATUS_INTERNAL_SERVER_ERROR;
 	pss->phase = HP_ONESHOT;
 	lws_callback_on_writable(pss->wsi);

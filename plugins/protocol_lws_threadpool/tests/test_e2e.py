@@ -125,6 +125,11 @@ class Server:
         with open(self.log.name) as f:
             return f.read()
 
+    def sanitizer_reports(self):
+        """what ASan, UBSan or TSan said, if anything"""
+        return [line for line in self.stderr().splitlines()
+                if re.search(r"Sanitizer|runtime error:", line)]
+
     def cleanup(self):
         os.unlink(self.log.name)
 
@@ -675,6 +680,8 @@ async def main(binary):
     check(rc == 0 and ctr and ctr["enqueued"] == ctr["cleanups"] and
           ctr["enqueued"] > 20 and ctr["bad"] == 0,
           "shutdown: rc %s %s" % (rc, ctr))
+    check(not srv.sanitizer_reports(), "sanitizers: %s" %
+          srv.sanitizer_reports()[:5])
     if failed:
         print(srv.stderr()[-3000:])
     srv.cleanup()
@@ -690,6 +697,8 @@ async def main(binary):
         await asyncio.wait_for(t(srv.port), 10 * TIMEOUT)
     print("-- t_shutdown_busy", flush=True)
     await t_shutdown_busy(srv)
+    check(not srv.sanitizer_reports(), "sanitizers: %s" %
+          srv.sanitizer_reports()[:5])
     srv.cleanup()
 
     # a bad option: the protocol refuses the vhost, naming what is wrong
