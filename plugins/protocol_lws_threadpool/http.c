@@ -84,6 +84,20 @@ out:
 	return r;
 }
 
+/*
+ * lws gives an http request timeout_secs (5 s by default) to be answered;
+ * a job may take longer.  Instead, allow it ms (plus a margin) until the
+ * next thing we write: a dead client, whose socket stays choked, is
+ * dropped once its job stopped in SYNC (sync-timeout-ms) and the end
+ * could not be written either.
+ */
+static void
+http_arm_timeout(struct lwstp_pss *pss, unsigned int ms)
+{
+	lws_set_timeout(pss->wsi, PENDING_TIMEOUT_THREADPOOL_TASK,
+			(int)(ms / 1000) + 5);
+}
+
 /* the job's first bytes: headers and the first chunk, in one write */
 static int
 http_write_chunk(struct lwstp_pss *pss, const char *line, int len, int last)
@@ -152,6 +166,8 @@ lwstp_plugin_http_writeable(struct lwstp_pss *pss)
 			return -1;
 		}
 		lws_threadpool_task_sync(pss->task, 0);
+		http_arm_timeout(pss, pss->vhd->opts.sync_timeout_ms +
+				      pss->vhd->opts.progress_interval_ms);
 		return 0;
 
 	case LWS_TP_STATUS_FINISHED:
@@ -270,6 +286,8 @@ http_job(struct lwstp_pss *pss)
 
 	/* nothing is sent until a worker picks it up, or the deadline */
 	pss->phase = HP_WAIT;
+	http_arm_timeout(pss, vhd->opts.job_deadline_ms +
+			      vhd->opts.sync_timeout_ms);
 	lws_sul_schedule(vhd->cx, 0, &pss->sul, http_deadline_cb,
 			 (lws_usec_t)vhd->opts.job_deadline_ms *
 				LWS_US_PER_MS);

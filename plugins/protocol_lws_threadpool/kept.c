@@ -14,6 +14,23 @@
 static void
 kept_sul_cb(lws_sorted_usec_list_t *sul);
 
+/* the context is closing: its event pipe may go any moment now */
+static int
+kept_state_cb(lws_state_manager_t *mgr, lws_state_notify_link_t *link,
+	      int current, int target)
+{
+	struct lwstp_kept_table *kt = lws_container_of(link,
+					struct lwstp_kept_table, sn);
+
+	if (target == LWS_SYSTATE_POLICY_INVALID) {
+		kt_lock(kt);
+		kt->dying = 1;
+		kt_unlock(kt);
+	}
+
+	return 0;
+}
+
 int
 lwstp_kept_init(struct lwstp_kept_table *kt, struct lws_context *cx, int max,
 		unsigned int ttl_ms, lwstp_kept_watch_cb cb, void *arg)
@@ -26,6 +43,9 @@ lwstp_kept_init(struct lwstp_kept_table *kt, struct lws_context *cx, int max,
 	kt->ttl_ms = ttl_ms;
 	kt->cb = cb;
 	kt->cb_arg = arg;
+	kt->sn.notify_cb = kept_state_cb;
+	kt->sn.name = "lws-threadpool results";
+	lws_state_reg_notifier(lws_system_get_state_manager(cx), &kt->sn);
 	kt->inited = 1;
 
 	return 0;
@@ -67,6 +87,7 @@ lwstp_kept_destroy(struct lwstp_kept_table *kt)
 		return;
 
 	lws_sul_cancel(&kt->sul);
+	lws_state_reg_deregister(&kt->sn);
 	HASH_ITER(hh, kt->by_token, rec, tmp)
 		kept_evict(kt, rec);
 	pthread_mutex_destroy(&kt->lock);
@@ -262,8 +283,6 @@ lwstp_kept_publish(struct lwstp_kept_table *kt, struct lwstp_kept *rec,
 		   uint64_t done, int state, const char *sha256,
 		   unsigned int ms)
 {
-	int wake = 0;
-
 	kt_lock(kt);
 	if (rec->state != LWSTP_KEPT_RUNNING) {
 		kt_unlock(kt);
@@ -279,13 +298,12 @@ lwstp_kept_publish(struct lwstp_kept_table *kt, struct lwstp_kept *rec,
 	rec->version++;
 	if ((state != LWSTP_KEPT_RUNNING || rec->nwatchers) &&
 	    !rec->dirty_link.owner) {
-		wake = !kt->dirty.head;
+		/* only the first one wakes the service thread */
+		if (!kt->dirty.head && !kt->dying)
+			lws_cancel_service(kt->cx);
 		lws_dll2_add_tail(&rec->dirty_link, &kt->dirty);
 	}
 	kt_unlock(kt);
-
-	if (wake)
-		lws_cancel_service(kt->cx);
 }
 
 void

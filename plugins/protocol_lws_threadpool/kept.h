@@ -11,10 +11,12 @@
  *    the end into it, and whose cleanup (on a worker with wsi == NULL, or
  *    on the service thread) drops the job's reference.
  *
- * kt->lock guards every record field marked (lock) and kt->dirty.  It is a
- * leaf lock: nothing is called while holding it but memory and lws_dll2
- * list operations (no lws API, no lwstp API, no callbacks), so it can not
- * take part in a deadlock with the pool's or lws's locks.
+ * kt->lock guards every record field marked (lock), kt->dirty and
+ * kt->dying.  It is a leaf lock: nothing is called while holding it but
+ * memory and lws_dll2 list operations and lws_cancel_service() (which only
+ * writes to the service thread's event pipe and takes no lock); no lwstp
+ * API, no callbacks.  So it can not take part in a deadlock with the pool's
+ * or lws's locks.
  *
  * Lifetime: a record has one reference for the table (dropped when it is
  * evicted, on the service thread) and one for its job (dropped by the job's
@@ -29,7 +31,11 @@
  * watchers) puts the record on kt->dirty and, when the list was empty,
  * calls lws_cancel_service(), the one lws call that is thread-safe.  The
  * protocol then calls lwstp_kept_service() from LWS_CALLBACK_EVENT_WAIT_
- * CANCELLED, on the service thread.
+ * CANCELLED, on the service thread.  lws_context_destroy() closes the
+ * event pipe before it destroys the protocols (and so the pool), so a
+ * state notifier sets kt->dying when the context starts closing
+ * (LWS_SYSTATE_POLICY_INVALID) and from then on nobody is woken: the call
+ * is made under kt->lock, so it can not race the flag.
  */
 
 #ifndef LWSTP_PLUGIN_KEPT_H
@@ -98,6 +104,8 @@ struct lwstp_kept_table {
 	lws_sorted_usec_list_t	sul;	  /* expiry of ended.head */
 	lwstp_kept_watch_cb	cb;	  /* const */
 	void			*cb_arg;  /* const */
+	lws_state_notify_link_t	sn;	  /* sets dying */
+	char			dying;	  /* (lock) context closing */
 	char			inited;
 };
 

@@ -9,6 +9,7 @@
  *   --pvo name=value	a per-vhost option of the protocol, as a config
  *			would give it (repeatable; not checked here: the
  *			protocol's own parser judges them)
+ *   --timeout-secs N	lws's info.timeout_secs (its http request timeout)
  *   -d LOGLEVEL	lws log level
  *
  * It prints "test-plugin-server: listening on <port>" once it serves, and
@@ -136,6 +137,8 @@ main(int argc, const char **argv)
 	info.pvo = &pvo;
 	info.pcontext = &context;
 	info.vhost_name = "plugin-test";
+	if ((p = lws_cmdline_option(argc, argv, "--timeout-secs")))
+		info.timeout_secs = (unsigned int)atoi(p);
 
 	context = lws_create_context(&info);
 	if (!context) {

@@ -80,10 +80,10 @@ def expected_sha256(size):
 # --- the server ---------------------------------------------------------------
 
 class Server:
-    def __init__(self, binary, *pvos):
+    def __init__(self, binary, *pvos, extra=()):
         self.log = tempfile.NamedTemporaryFile(prefix="plugin-e2e-",
                                                suffix=".log", delete=False)
-        args = [binary, "--port", "0"]
+        args = [binary, "--port", "0"] + list(extra)
         for p in pvos:
             args += ["--pvo", p]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
@@ -651,6 +651,25 @@ async def t_results_full(port):
     await ws.close()
 
 
+async def t_http_outlasts_lws_timeout(port):
+    """an http job may wait and run longer than lws's own request timeout
+    (the server runs with --timeout-secs 1)"""
+    ws, ids = await hold(port, 1)
+    size = 1 << 20
+    job = asyncio.ensure_future(aget(port, "/job?size=%d" % size))
+    await wait_status(port, lambda s: s["queued"] == 1, "http job queued")
+    # time passing is the point here: longer than lws's 1 s timeout
+    await asyncio.sleep(2.5)
+    check(not job.done(), "http job still waiting")
+    await stop_all(ws, ids)
+    code, _, body = await job
+    lines = body.splitlines()
+    check(code == 200 and lines and
+          json.loads(lines[-1]).get("sha256") == expected_sha256(size),
+          "http job after 2.5 s: %d %s" % (code, lines[-1:]))
+    await ws.close()
+
+
 async def t_shutdown_busy(server):
     """SIGTERM with a running job, a queued outliving one and a watcher"""
     port = server.port
@@ -699,6 +718,21 @@ async def main(binary):
     await t_shutdown_busy(srv)
     check(not srv.sanitizer_reports(), "sanitizers: %s" %
           srv.sanitizer_reports()[:5])
+    srv.cleanup()
+
+    slow = {"threads": "1", "job-deadline-ms": "20000",
+            "max-job-size": str(BIG), "progress-interval-ms": "0"}
+    srv = Server(binary, *["%s=%s" % kv for kv in slow.items()],
+                 extra=("--timeout-secs", "1"))
+    if check(srv.port, "server with a short lws timeout starts"):
+        print("-- t_http_outlasts_lws_timeout", flush=True)
+        await asyncio.wait_for(t_http_outlasts_lws_timeout(srv.port),
+                               10 * TIMEOUT)
+        rc, ctr = srv.stop()
+        check(rc == 0 and ctr.get("enqueued") == ctr.get("cleanups"),
+              "short timeout server: rc %s %s" % (rc, ctr))
+        check(not srv.sanitizer_reports(), "sanitizers: %s" %
+              srv.sanitizer_reports()[:5])
     srv.cleanup()
 
     # a bad option: the protocol refuses the vhost, naming what is wrong
