@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
-      libuv1-dev libev-dev libglib2.0-dev python3-websockets)
+      libuv1-dev libev-dev libglib2.0-dev python3-websockets
+      chromium fonts-dejavu-core)
 
 missing=()
 for p in "${pkgs[@]}"; do

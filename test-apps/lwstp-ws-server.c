@@ -847,6 +847,10 @@ main(int argc, const char **argv)
 	info.iface = lws_cmdline_option(argc, argv, "--iface");
 	if (!info.iface)
 		info.iface = "127.0.0.1";
+	/* lws 4.1.6 with IPv6 listens on every address even for an IPv4
+	 * interface; an IPv4 address gets an IPv4-only socket */
+	if (!strchr(info.iface, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.mounts = &mount;
 	info.protocols = protocols;
 	info.pvo = &pvo;
