@@ -9,10 +9,13 @@
  *   --pvo name=value	a per-vhost option of the protocol, as a config
  *			would give it (repeatable; not checked here: the
  *			protocol's own parser judges them)
+ *   --vhosts N		N vhosts (1..4), "plugin-test", "plugin-test-2", ...,
+ *			each with its own pool; the others on free ports
  *   --timeout-secs N	lws's info.timeout_secs (its http request timeout)
  *   -d LOGLEVEL	lws log level
  *
- * It prints "test-plugin-server: listening on <port>" once it serves, and
+ * It prints "test-plugin-server: listening on <port> ..." (one port per
+ * vhost) once it serves, and
  * at exit (SIGINT / SIGTERM) "test-plugin-server: enqueued=X cleanups=Y
  * detached=Z finished=W bad=B"; it exits non-zero if not every job it
  * queued got exactly one cleanup, and 2 if the context could not be
@@ -26,6 +29,7 @@
 #include <stdio.h>
 
 #define MAX_PVOS	32
+#define MAX_VHOSTS	4
 
 static struct lws_protocols protocols[] = {
 	/* protocols[0]: the lwstp integration (see lwstp_hook()) */
@@ -76,6 +80,14 @@ sigint_handler(int sig)
 		lws_cancel_service(context);
 }
 
+/* the protocol's per-vhost data exists once its PROTOCOL_INIT succeeded */
+static int
+protocol_up(struct lws_vhost *vh)
+{
+	return !!lws_protocol_vh_priv_get(vh,
+			lws_vhost_name_to_protocol(vh, LWSTP_PLUGIN_PROTOCOL));
+}
+
 int
 main(int argc, const char **argv)
 {
@@ -83,10 +95,10 @@ main(int argc, const char **argv)
 	struct lws_context_creation_info info;
 	unsigned long long enq, cln, det, fin, bad;
 	int logs = LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE;
-	char names[MAX_PVOS][64];
-	struct lws_vhost *vh;
+	char names[MAX_PVOS][64], vhname[MAX_VHOSTS][32];
+	struct lws_vhost *vh[MAX_VHOSTS];
+	int n, npvo = 0, port = 7682, nvh = 1;
 	struct sigaction sa;
-	int n, npvo = 0, port = 7682;
 	const char *p;
 	char *eq;
 
@@ -95,6 +107,12 @@ main(int argc, const char **argv)
 	lws_set_log_level(logs, NULL);
 	if ((p = lws_cmdline_option(argc, argv, "--port")))
 		port = atoi(p);
+	if ((p = lws_cmdline_option(argc, argv, "--vhosts")))
+		nvh = atoi(p);
+	if (nvh < 1 || nvh > MAX_VHOSTS) {
+		fprintf(stderr, "--vhosts takes 1..%d\n", MAX_VHOSTS);
+		return 2;
+	}
 
 	memset(pvos, 0, sizeof(pvos));
 	for (n = 1; n < argc - 1; n++) {
@@ -130,13 +148,8 @@ main(int argc, const char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	memset(&info, 0, sizeof(info));
-	info.port = port;
-	info.iface = "127.0.0.1";
-	info.mounts = &mount_status;
-	info.protocols = protocols;
-	info.pvo = &pvo;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.pcontext = &context;
-	info.vhost_name = "plugin-test";
 	if ((p = lws_cmdline_option(argc, argv, "--timeout-secs")))
 		info.timeout_secs = (unsigned int)atoi(p);
 
@@ -145,17 +158,45 @@ main(int argc, const char **argv)
 		lwsl_err("lws init failed\n");
 		return 2;
 	}
+
+	info.iface = "127.0.0.1";
+	info.mounts = &mount_status;
+	info.protocols = protocols;
+	info.pvo = &pvo;
+	for (n = 0; n < nvh; n++) {
+		if (n)
+			lws_snprintf(vhname[n], sizeof(vhname[n]),
+				     "plugin-test-%d", n + 1);
+		else
+			lws_strncpy(vhname[n], "plugin-test",
+				    sizeof(vhname[n]));
+		info.vhost_name = vhname[n];
+		info.port = n ? 0 : port;
+		vh[n] = lws_create_vhost(context, &info);
+		if (!vh[n]) {
+			lwsl_err("vhost %s failed\n", vhname[n]);
+			lws_context_destroy(context);
+			return 2;
+		}
+	}
+
 	/* lws initialises the protocols on the first service */
-	n = lws_service(context, 0);
-	vh = lws_get_vhost_by_name(context, "plugin-test");
-	if (n < 0 || !vh ||
-	    !lws_protocol_vh_priv_get(vh, lws_vhost_name_to_protocol(vh,
-						LWSTP_PLUGIN_PROTOCOL))) {
-		lwsl_err("the protocol did not initialise on the vhost\n");
+	if (lws_service(context, 0) < 0)
+		nvh = 0;
+	for (n = 0; n < nvh; n++)
+		if (!protocol_up(vh[n])) {
+			lwsl_err("the protocol did not initialise on %s\n",
+				 vhname[n]);
+			nvh = 0;
+		}
+	if (!nvh) {
 		lws_context_destroy(context);
 		return 2;
 	}
-	printf("test-plugin-server: listening on %d\n", lws_get_vhost_port(vh));
+	printf("test-plugin-server: listening on");
+	for (n = 0; n < nvh; n++)
+		printf(" %d", lws_get_vhost_port(vh[n]));
+	printf("\n");
 	fflush(stdout);
 
 	n = 0;

@@ -99,9 +99,10 @@ class Server:
             if not line:
                 break           # it exited
             self.out.append(line)
-            m = re.search(r"listening on (\d+)", line)
+            m = re.search(r"listening on ([\d ]+)", line)
             if m:
-                self.port = int(m.group(1))
+                self.ports = [int(p) for p in m.group(1).split()]
+                self.port = self.ports[0]
 
     def stop(self):
         """SIGTERM; returns (exit code, {counter: value}) """
@@ -670,6 +671,30 @@ async def t_http_outlasts_lws_timeout(port):
     await ws.close()
 
 
+async def t_vhosts(ports):
+    """two vhosts, a pool each"""
+    ws = await connect(ports[0])
+    st = await start(ws, 1000)
+    await expect(ws, "result")
+    a, b = await status(ports[0]), await status(ports[1])
+    check(a["vhost"] != b["vhost"] and a["totals"]["enqueued"] == 1 and
+          b["totals"]["enqueued"] == 0, "separate pools: %s %s" %
+          (a["totals"], b["totals"]))
+    ws2 = await connect(ports[1])
+    await send(ws2, {"op": "attach", "token": "0" * 32})
+    m = await expect(ws2, "error")
+    check(m["code"] == "unknown-token", "vhost 2 serves: %s" % m)
+    ws3, ids = await hold(ports[1], 1, outlive=True)
+    code, _, body = await aget(ports[0], "/status")
+    check(json.loads(body)["kept_results"] == 0 and
+          (await status(ports[1]))["kept_results"] == 1,
+          "kept results per vhost")
+    await stop_all(ws3, ids)
+    for w in (ws, ws2, ws3):
+        await w.close()
+    del st
+
+
 async def t_shutdown_busy(server):
     """SIGTERM with a running job, a queued outliving one and a watcher"""
     port = server.port
@@ -718,6 +743,18 @@ async def main(binary):
     await t_shutdown_busy(srv)
     check(not srv.sanitizer_reports(), "sanitizers: %s" %
           srv.sanitizer_reports()[:5])
+    srv.cleanup()
+
+    srv = Server(binary, "threads=1", "max-job-size=%d" % BIG,
+                 extra=("--vhosts", "2"))
+    if check(srv.port and len(srv.ports) == 2, "two vhosts start"):
+        print("-- t_vhosts", flush=True)
+        await asyncio.wait_for(t_vhosts(srv.ports), 10 * TIMEOUT)
+        rc, ctr = srv.stop()
+        check(rc == 0 and ctr.get("enqueued") == ctr.get("cleanups"),
+              "two vhosts shut down: rc %s %s" % (rc, ctr))
+        check(not srv.sanitizer_reports(), "sanitizers: %s" %
+              srv.sanitizer_reports()[:5])
     srv.cleanup()
 
     slow = {"threads": "1", "job-deadline-ms": "20000",
