@@ -3,7 +3,8 @@
  *
  * Serves the protocol "lws-threadpool" (ws) and, through
  * callback://lws-threadpool mounts, /status, /job, /job/<token> and
- * /result over http on 127.0.0.1.  protocols[0] is the lwstp integration.
+ * /result over http on 127.0.0.1.  protocols[0] is the lwstp integration,
+ * here a callback of our own that calls lwstp_hook() first.
  *
  *   --port N		listen port (default 7682; 0: pick one)
  *   --pvo name=value	a per-vhost option of the protocol, as a config
@@ -12,6 +13,8 @@
  *   --vhosts N		N vhosts (1..4), "plugin-test", "plugin-test-2", ...,
  *			each with its own pool; the others on free ports
  *   --timeout-secs N	lws's info.timeout_secs (its http request timeout)
+ *   --sndbuf N		SO_SNDBUF of accepted connections (to make a client
+ *			that does not read choke the server quickly)
  *   -d LOGLEVEL	lws log level
  *
  * It prints "test-plugin-server: listening on <port> ..." (one port per
@@ -27,13 +30,30 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #define MAX_PVOS	32
 #define MAX_VHOSTS	4
 
+static int sndbuf;
+
+/* protocols[0]: the lwstp integration first, then our own business */
+static int
+callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
+{
+	lwstp_hook(wsi, reason, user, in, len);
+
+	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION && sndbuf &&
+	    setsockopt((int)(lws_intptr_t)in, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		       sizeof(sndbuf)))
+		lwsl_warn("SO_SNDBUF %d failed\n", sndbuf);
+
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
 static struct lws_protocols protocols[] = {
-	/* protocols[0]: the lwstp integration (see lwstp_hook()) */
-	{ "http", lwstp_callback_http_dummy, 0, 0, 0, NULL, 0 },
+	{ "http", callback_http, 0, 0, 0, NULL, 0 },
 	LWS_PLUGIN_PROTOCOL_LWS_THREADPOOL,
 	{ NULL, NULL, 0, 0, 0, NULL, 0 } /* terminator */
 };
@@ -109,6 +129,8 @@ main(int argc, const char **argv)
 		port = atoi(p);
 	if ((p = lws_cmdline_option(argc, argv, "--vhosts")))
 		nvh = atoi(p);
+	if ((p = lws_cmdline_option(argc, argv, "--sndbuf")))
+		sndbuf = atoi(p);
 	if (nvh < 1 || nvh > MAX_VHOSTS) {
 		fprintf(stderr, "--vhosts takes 1..%d\n", MAX_VHOSTS);
 		return 2;

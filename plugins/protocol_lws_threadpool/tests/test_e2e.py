@@ -28,6 +28,7 @@ import os
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -695,6 +696,46 @@ async def t_vhosts(ports):
     del st
 
 
+async def t_backpressure(port):
+    """a client that stops reading: the server stops writing when the
+    socket is choked (the jobs wait in SYNC), sync-timeout-ms then stops
+    them, and the client gets everything once it reads again"""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    ws = await websockets.connect("ws://127.0.0.1:%d/" % port, sock=sock,
+                                  subprotocols=["lws-threadpool"],
+                                  max_size=None, open_timeout=TIMEOUT,
+                                  ping_interval=None)
+    before = await status(port)
+    ws.transport.pause_reading()
+    n = 8
+    for _ in range(n):
+        await send(ws, {"op": "start", "job": "sha256", "size": 64 << 20})
+    s = await wait_status(port, lambda s: s["totals"]["sync_timeouts"] >
+                          before["totals"]["sync_timeouts"],
+                          "a job stopped for its choked client")
+    check(s["syncing"] <= s["threads"], "syncing %d" % s["syncing"])
+    ws.transport.resume_reading()
+    ends, last_done, in_order = {}, {}, True
+    while len(ends) < n:
+        m = await recv(ws)
+        if m["type"] == "progress":
+            in_order &= m["done"] > last_done.get(m["id"], 0)
+            last_done[m["id"]] = m["done"]
+        elif m["type"] in ("result", "stopped"):
+            ends[m["id"]] = m
+        elif m["type"] != "started":
+            check(False, "unexpected %s" % m)
+            break
+    check(in_order, "progress in order after the pause")
+    check(any(m["type"] == "stopped" and m["reason"] == "server"
+              for m in ends.values()), "stopped by the server: %s" %
+          [m["type"] for m in ends.values()])
+    await ws.close()
+    await wait_status(port, quiet, "quiet after backpressure")
+
+
 async def t_shutdown_busy(server):
     """SIGTERM with a running job, a queued outliving one and a watcher"""
     port = server.port
@@ -753,6 +794,20 @@ async def main(binary):
         rc, ctr = srv.stop()
         check(rc == 0 and ctr.get("enqueued") == ctr.get("cleanups"),
               "two vhosts shut down: rc %s %s" % (rc, ctr))
+        check(not srv.sanitizer_reports(), "sanitizers: %s" %
+              srv.sanitizer_reports()[:5])
+    srv.cleanup()
+
+    choke = {"threads": "2", "sync-timeout-ms": "300",
+             "max-tasks-per-connection": "8", "progress-interval-ms": "0"}
+    srv = Server(binary, *["%s=%s" % kv for kv in choke.items()],
+                 extra=("--sndbuf", "4096"))
+    if check(srv.port, "server with a short sync timeout starts"):
+        print("-- t_backpressure", flush=True)
+        await asyncio.wait_for(t_backpressure(srv.port), 10 * TIMEOUT)
+        rc, ctr = srv.stop()
+        check(rc == 0 and ctr.get("enqueued") == ctr.get("cleanups"),
+              "short sync timeout server: rc %s %s" % (rc, ctr))
         check(not srv.sanitizer_reports(), "sanitizers: %s" %
               srv.sanitizer_reports()[:5])
     srv.cleanup()
