@@ -238,7 +238,7 @@ class Server:
     def lib_errors(self):
         """Error lines of the library or of a task's cleanup."""
         return [ln for ln in self.stderr().splitlines()
-                if re.search(r"\] E: (lwstp|cleanup)", ln) or
+                if re.search(r"\] E: (lwstp|cleanup|lws-threadpool)", ln) or
                 "ERROR: AddressSanitizer" in ln or
                 "ERROR: LeakSanitizer" in ln or
                 "WARNING: ThreadSanitizer" in ln or
