@@ -134,8 +134,9 @@ class Server:
     of its exit line "NAME: enqueued=X cleanups=Y"."""
 
     def __init__(self, binary, args=(), name=None, health="/health",
-                 port_args=("--port",)):
+                 port_args=("--port",), env=None):
         self.binary = binary
+        self.env = env
         self.args = list(args)
         self.name = name or os.path.basename(binary)
         self.health = health
@@ -155,7 +156,7 @@ class Server:
                 self.proc = subprocess.Popen(
                     [self.binary] + self.port_args + [str(self.port)] +
                     self.args, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=err)
+                    stderr=err, env=self.env)
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
