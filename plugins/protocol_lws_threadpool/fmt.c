@@ -108,6 +108,9 @@ lwstp_plugin_fmt_job_out(char *b, size_t l, const struct lwstp_job *job,
 						       job->out.ms, NULL);
 		/* fallthru */
 	default:
+		if (job->out.failed)	/* logged here, not on the worker */
+			lwsl_err("lws-threadpool: job %llu: SHA-256 failed\n",
+				 (unsigned long long)job->id);
 		return lwstp_plugin_fmt_stopped(b, l, job->id,
 				atomic_load(&job->stop_req), NULL);
 	}

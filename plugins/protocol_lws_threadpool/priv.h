@@ -95,6 +95,7 @@ enum out_kind {
 /* what the worker hands the service thread at a SYNC or at the end */
 struct lwstp_job_out {
 	uint8_t			kind;	/* enum out_kind */
+	uint8_t			failed;	/* the hash failed: STOPPED */
 	uint64_t		done;
 	unsigned int		ms;
 	char			sha256[65];

@@ -4,6 +4,11 @@
  * job_task() runs on a pool worker, job_cleanup() on whichever thread
  * ends the task (see "Threads" in priv.h); lwstp_plugin_job_start() and
  * lwstp_plugin_job_stop() on the service thread.
+ *
+ * Nothing here logs from a worker: lws 4.1's lwsl_*() format into one
+ * static buffer, so logging from two threads is a data race.  A failure
+ * is noted in the job (job->out.failed) and logged by the service thread
+ * when it reports the job's end.
  */
 
 #include "priv.h"
@@ -31,8 +36,7 @@ job_step(struct lwstp_job *job)
 
 	if (!job->started) {
 		if (lwstp_calc_init(&job->calc, job->size)) {
-			lwsl_err("lws-threadpool: job %llu: no SHA-256\n",
-				 (unsigned long long)job->id);
+			job->out.failed = 1;
 			return job_stopped(job);
 		}
 		job->started = 1;
@@ -47,8 +51,7 @@ job_step(struct lwstp_job *job)
 
 	r = lwstp_calc_step(&job->calc);
 	if (r < 0) {
-		lwsl_err("lws-threadpool: job %llu: SHA-256 failed\n",
-			 (unsigned long long)job->id);
+		job->out.failed = 1;
 		return job_stopped(job);
 	}
 	now = lws_now_usecs();
@@ -58,8 +61,7 @@ job_step(struct lwstp_job *job)
 					     LWS_US_PER_MS);
 		job->out.done = job->size;
 		if (lwstp_calc_final(&job->calc, job->out.sha256)) {
-			lwsl_err("lws-threadpool: job %llu: SHA-256 final "
-				 "failed\n", (unsigned long long)job->id);
+			job->out.failed = 1;
 			return job_stopped(job);
 		}
 		job->out.kind = OUT_RESULT;
@@ -114,7 +116,7 @@ job_cleanup(struct lws *wsi, void *user)
 	struct lwstp_job *job = (struct lwstp_job *)user;
 
 	if (!job || job->magic != JOB_MAGIC) {
-		lwsl_err("lws-threadpool: cleanup of a bad job %p\n", user);
+		/* counted, not logged: this may be a worker */
 		atomic_fetch_add(&lwstp_plugin_ctr.bad_cleanups, 1);
 		return;
 	}
