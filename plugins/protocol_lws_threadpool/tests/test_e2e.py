@@ -8,9 +8,12 @@ different per-vhost options and drives it with websockets (Debian's
 python3-websockets) and http.client clients: WebSocket jobs with progress
 and a digest checked against hashlib, stop, clients leaving, the
 per-connection limit, malformed messages, outliving jobs and their tokens
-(attach over ws, GET over http), streamed HTTP jobs, the HTTP deadline and
-queue-full 503s on a saturated pool, /status, and a clean SIGTERM shutdown
-after which every queued job got exactly one cleanup.
+(attach over ws, GET over http, expiry), streamed HTTP jobs, the HTTP
+deadline and queue-full 503s on a saturated pool, an HTTP job outlasting
+lws's own request timeout, a client that stops reading (backpressure and
+the sync timeout), two vhosts with a pool each, /status, and a clean
+SIGTERM shutdown (also with jobs and watchers in flight) after which every
+queued job got exactly one cleanup, with no sanitizer report.
 
 Pools are held busy with 4 GiB jobs, which run for seconds; a test waits
 for such a job's first progress message (so it is on a worker) before it
@@ -701,6 +704,29 @@ async def t_vhosts(ports):
     del st
 
 
+async def t_result_ttl(port):
+    """a kept result goes result-ttl-ms (300 ms here) after its job ended"""
+    ws = await connect(port)
+    st = await start(ws, 1000, outlive=True)
+    m = await expect(ws, "result")
+    t_end = time.monotonic()
+    code, _, body = await aget(port, "/job/" + st["token"])
+    check(code == 200 and json.loads(body)["state"] == "finished",
+          "kept after the end: %d %s" % (code, body))
+    deadline = time.monotonic() + TIMEOUT
+    while code == 200 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        code, _, body = await aget(port, "/job/" + st["token"])
+    gone = time.monotonic() - t_end
+    check(code == 404 and json.loads(body)["code"] == "unknown-token",
+          "expired: %d %s" % (code, body))
+    check(0.25 <= gone < 30, "expired after %.2f s" % gone)
+    await send(ws, {"op": "attach", "token": st["token"]})
+    m = await expect(ws, "error")
+    check(m["code"] == "unknown-token", "attach after expiry: %s" % m)
+    await ws.close()
+
+
 async def t_backpressure(port):
     """a client that stops reading: the server stops writing when the
     socket is choked (the jobs wait in SYNC), sync-timeout-ms then stops
@@ -822,13 +848,14 @@ async def main(binary):
     srv.cleanup()
 
     slow = {"threads": "1", "job-deadline-ms": "20000",
-            "max-job-size": str(BIG), "progress-interval-ms": "0"}
+            "max-job-size": str(BIG), "progress-interval-ms": "0",
+            "result-ttl-ms": "300"}
     srv = Server(binary, *["%s=%s" % kv for kv in slow.items()],
                  extra=("--timeout-secs", "1"))
     if check(srv.port, "server with a short lws timeout starts"):
-        print("-- t_http_outlasts_lws_timeout", flush=True)
-        await asyncio.wait_for(t_http_outlasts_lws_timeout(srv.port),
-                               10 * TIMEOUT)
+        for t in (t_http_outlasts_lws_timeout, t_result_ttl):
+            print("--", t.__name__, flush=True)
+            await asyncio.wait_for(t(srv.port), 10 * TIMEOUT)
         rc, ctr = srv.stop()
         check(rc == 0 and ctr.get("enqueued") == ctr.get("cleanups"),
               "short timeout server: rc %s %s" % (rc, ctr))
