@@ -17,6 +17,8 @@
 
 #include "private.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -234,6 +236,57 @@ __lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn)
 }
 
 /*
+ * A worker's log line: queued for the service thread, which is woken if the
+ * queue was empty.  Lines beyond the queue's length are counted, not kept.
+ */
+void
+lwstp_worker_log(struct lwstp_hub *hub, int level, const char *format, ...)
+{
+	struct lwstp_pt *pt = &hub->pt[0];
+	struct lwstp_logline *l;
+	va_list ap;
+
+	lwstp_lock(&pt->lock);
+	if (hub->logq_count == LWSTP_LOGQ_LEN) {
+		hub->logq_dropped++;
+		lwstp_unlock(&pt->lock);
+		return;
+	}
+	l = &hub->logq[(hub->logq_head + hub->logq_count++) % LWSTP_LOGQ_LEN];
+	l->level = level;
+	va_start(ap, format);
+	vsnprintf(l->text, sizeof(l->text), format, ap);
+	va_end(ap);
+	if (hub->logq_count == 1 && !hub->dying)
+		lws_cancel_service(hub->cx);
+	lwstp_unlock(&pt->lock);
+}
+
+/* log what the workers queued; service thread */
+void
+lwstp_hub_flush_log(struct lwstp_hub *hub)
+{
+	struct lwstp_pt *pt = &hub->pt[0];
+	struct lwstp_logline q[LWSTP_LOGQ_LEN];
+	unsigned int n, i, dropped;
+
+	lwstp_lock(&pt->lock);
+	n = hub->logq_count;
+	for (i = 0; i < n; i++)
+		q[i] = hub->logq[(hub->logq_head + i) % LWSTP_LOGQ_LEN];
+	hub->logq_head = (hub->logq_head + n) % LWSTP_LOGQ_LEN;
+	hub->logq_count = 0;
+	dropped = hub->logq_dropped;
+	hub->logq_dropped = 0;
+	lwstp_unlock(&pt->lock);
+
+	for (i = 0; i < n; i++)
+		_lws_log(q[i].level, "%s", q[i].text);
+	if (dropped)
+		lwsl_warn("lwstp: %u worker log lines dropped\n", dropped);
+}
+
+/*
  * LWS_CALLBACK_EVENT_WAIT_CANCELLED: empty this service thread's ready list.
  * lws_callback_on_writable() is called without pt->lock (it may call back
  * into user code for foreign loops), in batches taken under the lock.  Any
@@ -245,6 +298,9 @@ hub_dispatch(struct lwstp_hub *hub, int tsi)
 	struct lwstp_pt *pt = &hub->pt[tsi];
 	struct lws *batch[64];
 	int n, i;
+
+	if (!tsi)
+		lwstp_hub_flush_log(hub);
 
 	do {
 		n = 0;

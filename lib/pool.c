@@ -135,13 +135,15 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 			continue;
 		if (r == ETIMEDOUT) {
 			tp->st.sync_timeouts++;
-			lwsl_warn("lwstp: %s: task %u (%s): no "
-				  "lws_threadpool_task_sync() within %u ms, "
-				  "stopping it\n", tp->name, task->id,
-				  task->name, tp->sync_timeout_ms);
+			lwstp_worker_log(tp->hub, LLL_WARN,
+				"lwstp: %s: task %u (%s): no "
+				"lws_threadpool_task_sync() within %u ms, "
+				"stopping it\n", tp->name, task->id,
+				task->name, tp->sync_timeout_ms);
 		} else
-			lwsl_err("lwstp: %s: task %u: sync wait failed: %d\n",
-				 tp->name, task->id, r);
+			lwstp_worker_log(tp->hub, LLL_ERR,
+				"lwstp: %s: task %u: sync wait failed: %d\n",
+				tp->name, task->id, r);
 		task->status = LWS_TP_STATUS_STOPPING;
 	}
 
@@ -191,10 +193,11 @@ __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 			task->status = LWS_TP_STATUS_STOPPED;
 			break;
 		default:
-			lwsl_err("lwstp: %s: task %u (%s) returned %d, which "
-				 "is not a lws_threadpool_task_return: "
-				 "treating it as STOPPED\n", tp->name,
-				 task->id, task->name, (int)r);
+			lwstp_worker_log(tp->hub, LLL_ERR,
+				"lwstp: %s: task %u (%s) returned %d, which "
+				"is not a lws_threadpool_task_return: "
+				"treating it as STOPPED\n", tp->name,
+				task->id, task->name, (int)r);
 			task->status = LWS_TP_STATUS_STOPPED;
 			break;
 		}
@@ -217,9 +220,10 @@ worker_main(void *arg)
 	if (tp->worker_nice &&
 	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
 			tp->worker_nice))
-		lwsl_warn("lwstp: %s: worker %d: setpriority(%d): %s\n",
-			  tp->name, w->index, tp->worker_nice,
-			  strerror(errno));
+		lwstp_worker_log(tp->hub, LLL_WARN,
+				 "lwstp: %s: worker %d: setpriority(%d): "
+				 "errno %d\n", tp->name, w->index,
+				 tp->worker_nice, errno);
 
 	lwstp_lock(&tp->lock);
 	for (;;) {
@@ -540,6 +544,7 @@ lws_threadpool_destroy(struct lws_threadpool *tp)
 
 	lws_threadpool_finish(tp);
 	pool_join(tp, tp->threads);
+	lwstp_hub_flush_log(tp->hub);
 
 	/* only attached, done tasks are left: free them with their wsi */
 	lws_dll2_owner_clear(&to_free);

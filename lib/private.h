@@ -18,8 +18,12 @@
  *                             and ->iters, every task's ->conn_link
  *  3. tp->lock                everything in the pool marked (tp) below, and
  *                             every field of its tasks marked (tp)
- *  4. pt->lock                pt->ready, conn->ready_link, hub->dying; and
- *                             it is held around lws_cancel_service()
+ *  4. pt->lock                pt->ready, conn->ready_link, hub->dying, and
+ *                             (pt[0] only) the worker log queue; it is held
+ *                             around lws_cancel_service()
+ *
+ * Logging: lwsl_*() only on the service thread (lws 4.1 formats log lines
+ * in a static buffer); workers use lwstp_worker_log().
  *
  * A function named __name expects the lock(s) it documents to be held; the
  * plain name takes them.  Worker threads only ever take 3 then 4.  No user
@@ -79,6 +83,17 @@ struct lwstp_pt {
 	lws_dll2_owner_t	ready;	/* conn->ready_link (pt->lock) */
 };
 
+/*
+ * lws 4.1 formats every log line in one static buffer, so lwsl_*() may only
+ * be called on the service thread.  Workers queue their lines here and the
+ * service thread logs them at its next wake-up (hub_dispatch()).
+ */
+#define LWSTP_LOGQ_LEN		32
+struct lwstp_logline {
+	int			level;	/* LLL_* */
+	char			text[200];
+};
+
 struct lwstp_hub {
 	lws_dll2_t		link;	/* registry list (registry_lock) */
 	struct lws_context	*cx;	/* const */
@@ -89,6 +104,10 @@ struct lwstp_hub {
 	struct lwstp_vh		*vhosts; /* (hub->lock) */
 
 	struct lwstp_pt		pt[LWS_MAX_SMP];
+
+	struct lwstp_logline	logq[LWSTP_LOGQ_LEN]; /* ring (pt[0].lock) */
+	unsigned int		logq_head, logq_count, logq_dropped;
+					/* (pt[0].lock) */
 
 	lws_state_notify_link_t	sn;	/* tells us the context is closing */
 	char			dying;	/* the context's wake-up pipe may be
@@ -178,6 +197,12 @@ void
 __lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn);
 void
 __lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn);
+
+void
+lwstp_worker_log(struct lwstp_hub *hub, int level, const char *format, ...)
+	LWS_FORMAT(3);
+void
+lwstp_hub_flush_log(struct lwstp_hub *hub);
 
 /* task.c */
 void
