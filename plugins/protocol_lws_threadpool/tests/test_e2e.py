@@ -45,6 +45,7 @@ TIMEOUT = 60            # seconds any single wait may take
 
 passed = 0
 failed = 0
+servers = []            # every server started, so none outlives the test
 
 
 def check(cond, what):
@@ -92,6 +93,7 @@ class Server:
             args += ["--pvo", p]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True)
+        servers.append(self)
         self.port = None
         self.out = []
         deadline = time.monotonic() + TIMEOUT
@@ -141,7 +143,17 @@ class Server:
         return found
 
     def cleanup(self):
-        os.unlink(self.log.name)
+        if os.path.exists(self.log.name):
+            os.unlink(self.log.name)
+
+
+def kill_leftovers():
+    """after a failure or exception: no server may be left running"""
+    for s in servers:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+        s.cleanup()
 
 
 # --- clients --------------------------------------------------------------------
@@ -882,5 +894,7 @@ if __name__ == "__main__":
         import traceback
         traceback.print_exc()
         check(False, "exception: %r" % e)
+    finally:
+        kill_leftovers()
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
