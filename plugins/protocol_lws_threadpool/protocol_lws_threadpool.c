@@ -176,7 +176,9 @@ callback_lws_threadpool(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 
 	default:
-		break;
+		/* file mounts served while this is the vhost's default
+		 * protocol need the dummy's handling (keep-alive, completion) */
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
 
 	return 0;
