@@ -9,7 +9,15 @@
  *
  * Threads: every function here and in lws-threadpool.h is called on an lws
  * service thread (the one that owns the wsi involved), except the task
- * function itself, which runs on a pool worker and must not call lws.
+ * function itself, which runs on a pool worker and must not call lws (not
+ * even lwsl_*(): lws 4.1 formats log lines in one static buffer).
+ *
+ * Memory ordering: a task's state is changed under its pool's lock, so when
+ * lws_threadpool_task_status() or _noreap() returns SYNCING, FINISHED or
+ * STOPPED, everything the task function wrote before returning SYNC,
+ * FINISHED or STOPPED is visible to the caller; and what the service thread
+ * wrote before lws_threadpool_task_sync() is visible to the task when it
+ * resumes.
  */
 
 #ifndef LWSTP_H
