@@ -13,6 +13,10 @@
  *	mutex + two condition variables, or a raw futex; round trip p50 / p99
  *	/ max.
  *
+ *   lwstp-bench-peers spin [--measure-ms N]
+ *	burn one CPU for N ms (run.sh starts nproc of them at nice 19 beside
+ *	an idle pool: the control for the saturate scenario).
+ *
  * Prints one JSON line.
  */
 
@@ -301,10 +305,27 @@ run_pingpong(enum pp_kind kind, const char *name)
 	return 0;
 }
 
+static int
+run_spin(void)
+{
+	int64_t end = bench_now_ns() + (int64_t)cfg.measure_ms * 1000000;
+	struct bench_json j;
+	uint64_t loops = 0;
+
+	while (bench_now_ns() < end)
+		loops++;
+	json_begin(&j);
+	json_str(&j, "peer", "spin");
+	json_int(&j, "loops", (long long)loops);
+	json_end(&j, stdout);
+
+	return 0;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: lwstp-bench-peers uv|eventfd|condvar|futex "
+	fprintf(stderr, "usage: lwstp-bench-peers uv|eventfd|condvar|futex|spin "
 		"[--k N] [--work-us N] [--warmup-ms N] [--measure-ms N]\n");
 	exit(2);
 }
@@ -344,6 +365,8 @@ main(int argc, char **argv)
 		return run_pingpong(PP_CONDVAR, "condvar");
 	if (!strcmp(argv[1], "futex"))
 		return run_pingpong(PP_FUTEX, "futex");
+	if (!strcmp(argv[1], "spin"))
+		return run_spin();
 	usage();
 
 	return 2;

@@ -183,9 +183,14 @@ pair() {
 		"client=$(cat "$tmp/client.out")"
 }
 
+# saturate VARIANT RUN [--spinners N] SERVER-ARGS...
 saturate() {
-	local var=$1 run=$2
+	local var=$1 run=$2 spinners=0 s
 	shift 2
+	if [ "$1" = --spinners ]; then
+		spinners=$2
+		shift 2
+	fi
 	start_server --scenario saturate --threads "$threads" --queue 64 "$@"
 	rm -f "$tmp/ready" "$tmp/stop"
 	"$client" --port "$port" --conns 1 --warmup-ms 300 --max-s "$max_s" \
@@ -199,10 +204,21 @@ saturate() {
 		kill -0 "$cpid" 2>/dev/null || fail "client failed: saturate"
 		sleep 0.02
 	done
+	local spids=()
+	for s in $(seq "$spinners"); do
+		nice -n 19 "$peers" spin --measure-ms $((wrk_s * 1000 + 1000)) \
+			> /dev/null &
+		spids+=($!)
+		pids+=($!)
+	done
 	$py "$here/report.py" wrk -- wrk -t1 -c8 -d"${wrk_s}s" --latency \
 		"http://127.0.0.1:$port/tiny" > "$tmp/wrk.out" \
 		2> "$tmp/wrk.err" || fail "wrk failed"
 	touch "$tmp/stop"
+	if [ "$spinners" -gt 0 ]; then
+		kill "${spids[@]}" 2>/dev/null || true
+		wait "${spids[@]}" 2>/dev/null || true
+	fi
 	wait "$cpid" || fail "client failed: saturate $var"
 	wait "$spid" || fail "server failed: saturate $var"
 	emit saturate "$var" "$run" "server=$(cat "$tmp/server.out")" \
@@ -263,6 +279,10 @@ for run in $(seq "$runs"); do
 		# SCHED_IDLE, to show what such an option would give
 		[ "$quick" = 1 ] || saturate "busy sched_idle" "$run" --busy 1 \
 			--sched-idle
+		# the control: no task at all, but every CPU busy with a
+		# nice-19 process that is not ours
+		[ "$quick" = 1 ] || saturate "idle + nice-19 spinners" "$run" \
+			--spinners "$threads" --busy 0
 	fi
 	if want memory; then
 		pair memory "tasks=$mem_tasks" "$run" 1 --threads "$threads" \
