@@ -344,8 +344,11 @@ spin_task(void *user, enum lws_threadpool_task_status s)
 		struct sched_param sp = { 0 };
 
 		tl_sched_idle_done = 1;
+		/* a worker: no lwsl_*() here, lws 4.1 logging is not
+		 * thread-safe */
 		if (sched_setscheduler(0, SCHED_IDLE, &sp))
-			lwsl_warn("bench: SCHED_IDLE: %s\n", strerror(errno));
+			fprintf(stderr, "bench: SCHED_IDLE: %s\n",
+				strerror(errno));
 	}
 	bench_spin_us(SPIN_CHECKIN_US);
 
