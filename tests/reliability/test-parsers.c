@@ -24,6 +24,7 @@
 
 #include "checks.h"
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -340,14 +341,77 @@ test_conf(long rounds)
 	printf("config files: %ld mutants, %ld of them accepted\n", rounds, ok);
 }
 
+/*
+ * fuzz/regressions/{msg,opts,conf}/: inputs that once broke a promise, so
+ * that every build replays them, not only the clang fuzz build
+ */
+static void
+replay(const char *dir)
+{
+	static const char * const kinds[] = { "msg", "opts", "conf" };
+	struct lws_protocol_vhost_options pvo[64];
+	char path[1024], *buf;
+	struct dirent *de;
+	size_t k, len;
+	int count = 0;
+	long sz;
+	FILE *f;
+	DIR *d;
+
+	for (k = 0; k < LWS_ARRAY_SIZE(kinds); k++) {
+		lws_snprintf(path, sizeof(path), "%s/%s", dir, kinds[k]);
+		d = opendir(path);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			lws_snprintf(path, sizeof(path), "%s/%s/%s", dir,
+				     kinds[k], de->d_name);
+			f = fopen(path, "rb");
+			if (!f)
+				continue;
+			fseek(f, 0, SEEK_END);
+			sz = ftell(f);
+			fseek(f, 0, SEEK_SET);
+			buf = malloc((size_t)(sz > 0 ? sz : 0) + 1);
+			len = buf ? fread(buf, 1, (size_t)(sz > 0 ? sz : 0), f) :
+				    0;
+			fclose(f);
+			if (!buf)
+				continue;
+			buf[len] = '\0';
+			if (k == 0)
+				verdict(path, chk_msg(buf, len), buf, len);
+			else if (k == 2)
+				verdict(path, chk_conf(buf, len), buf, len);
+			else {
+				char *text = strdup(buf);
+				int n = text ? chk_opts_from_text(text, pvo,
+					(int)LWS_ARRAY_SIZE(pvo)) : 0;
+
+				verdict(path, chk_opts(n ? pvo : NULL), buf,
+					len);
+				free(text);
+			}
+			free(buf);
+			count++;
+		}
+		closedir(d);
+	}
+	printf("regressions: %d inputs from %s\n", count, dir);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	long rounds = env_long("LWSTP_PARSERS_ROUNDS", 200000);
 
 	rng ^= (uint64_t)env_long("LWSTP_PARSERS_SEED", 1) * 0x2545f4914f6cdd1dull;
 	lws_set_log_level(LLL_ERR, NULL);	/* warnings are expected */
 
+	if (argc > 1)
+		replay(argv[1]);
 	test_msg(rounds);
 	test_opts(rounds / 4);
 	test_conf(rounds / 4);
