@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Chaos: hundreds of ws connections that vanish in every task state.
 
-usage: chaos.py REL_SERVER_BINARY
+usage: chaos.py REL_SERVER_BINARY [LWSTP_WS_SERVER]
 
 Runs tests/reliability/lwstp-rel-server (the lwstp-ws-server protocol plus
 hold / stop / reap and per-state close counters; see rel-server.c) twice:
@@ -36,6 +36,12 @@ ASan/LSan and UBSan abort or fail the exit code); a separate process GETs
 /health every 20 ms throughout: none fails, the slowest is under
 LWSTP_HEALTH_BOUND_MS (default 2000).
 
+With LWSTP_WS_SERVER, a third run (half as many connections) drives
+test-apps/lwstp-ws-server itself with the kinds its protocol allows (stay,
+stay_ack, abort_early, abort_running, abort_syncing, and stop_ack with one
+task): the same stream, cleanup, health and exit checks, without the
+per-state counts it does not keep.
+
 Prints the connections per kind, the server's close-state counts, the
 health latencies; "N passed, N failed" last.
 """
@@ -63,6 +69,12 @@ KINDS = [("stay", 18), ("stay_ack", 10), ("abort_early", 14),
          ("abort_running", 14), ("abort_syncing", 14), ("abort_done", 12),
          ("stop", 10), ("stop_ack", 8), ("stop_abort", 8)]
 
+# lwstp-ws-server has no hold / end lines / per-state counters: the kinds
+# that need none of them, and "stop" only in ack mode (it stops the task
+# whose message waits for an ack)
+WS_KINDS = [("stay", 20), ("stay_ack", 12), ("abort_early", 18),
+            ("abort_running", 18), ("abort_syncing", 18), ("stop_ack", 14)]
+
 SEQ = re.compile(r"t(\d) seq (\d+)( x+)?$")
 NOTE = re.compile(r"t(\d) (fin|end) (finished|stopped|detached) (\d+)$")
 
@@ -74,13 +86,17 @@ class StreamError(AssertionError):
 class Conn:
     """One connection's plan and what it received."""
 
-    def __init__(self, i):
+    def __init__(self, i, ws=False):
         rng = random.Random("%d-%d" % (SEED, i))
+        kinds = WS_KINDS if ws else KINDS
         self.i = i
+        self.ws = ws
         self.rng = rng
-        self.kind = rng.choices([k for k, _ in KINDS],
-                                [w for _, w in KINDS])[0]
+        self.kind = rng.choices([k for k, _ in kinds],
+                                [w for _, w in kinds])[0]
         self.tasks = rng.randint(1, 4)
+        if ws and self.kind == "stop_ack":
+            self.tasks = 1
         self.outlive = int(rng.random() < 0.35)
         self.pad = rng.choice([0, 0, 0, 16, 1000])
         self.params = {"tasks": self.tasks, "outlive": self.outlive,
@@ -155,9 +171,18 @@ class Conn:
             return "done"
         self.fail("unexpected message %r" % m)
 
-    def check_complete(self):
+    def check_complete(self, stopped_at=None):
         """A connection that read to "done": every task's end line
         matches what arrived; a task that was not stopped sent all."""
+        if self.ws:     # no end lines: whole streams, or the one stopped
+            if stopped_at is None:
+                want, counts = "done", [self.count] * self.tasks
+            else:
+                want, counts = "done stopped=1", [stopped_at]
+            if self.done != want or self.got != counts:
+                self.fail("ended %r after %r messages, want %r after %r" %
+                          (self.done, self.got, want, counts))
+            return
         stopped = 0
         for t in range(self.tasks):
             if ("end", t) not in self.notes:
@@ -222,32 +247,33 @@ async def run_conn(port, c, counts):
             return
         # the kinds that stay to "done"
         stop_at = c.rng.randint(1, 10) if k.startswith("stop") else -1
-        stopped = False
+        stopped = None
         while c.done is None:
             if c.msgs > 10 * (c.total + 2 * c.tasks + 1):
                 c.fail("no done after %d messages" % c.msgs)
             what = c.take(await R.recv(ws))
             if what != "seq":
                 continue
-            if not stopped and c.msgs >= stop_at > 0:
+            if stopped is None and c.msgs >= stop_at > 0:
                 await ws.send("stop")
-                stopped = True
-            elif k in ("stay_ack", "stop_ack") and not stopped:
+                stopped = c.msgs
+            elif k in ("stay_ack", "stop_ack") and stopped is None:
                 await ws.send("ack")
-        c.check_complete()
+        c.check_complete(stopped)
         await ws.close()
     finally:
         if ws.open and "abort" in k:
             await R.abort(ws)
 
 
-async def chaos_run(t, binary, extra):
-    srv = await R.Server(binary, ["--threads", str(THREADS)] + extra,
-                         name="lwstp-rel-server").start()
+async def chaos_run(t, binary, extra, ws=False):
+    name = "lwstp-ws-server" if ws else "lwstp-rel-server"
+    srv = await R.Server(binary, ["--threads", str(THREADS), "--queue",
+                                  "1024"] + extra, name=name).start()
     tag = " ".join(extra) or "dequeue at DROP_PROTOCOL"
-    print("# server: %d threads, %s" % (THREADS, tag))
+    print("# %s: %d threads, %s" % (name, THREADS, tag))
     prober = R.Prober(srv.port, 20)
-    conns = [Conn(i) for i in range(CONNS)]
+    conns = [Conn(i, ws) for i in range(CONNS // 2 if ws else CONNS)]
     sem = asyncio.Semaphore(PARALLEL)
     errors, counts = [], {}
     t0 = time.monotonic()
@@ -273,19 +299,22 @@ async def chaos_run(t, binary, extra):
         key = c.kind + (" outlive" if c.outlive else "")
         kinds[key] = kinds.get(key, 0) + 1
     print("connections: %d in %.1f s, %d tasks accepted" %
-          (CONNS, elapsed, st["enqueued"]))
-    for k, _ in KINDS:
+          (len(conns), elapsed, st["enqueued"]))
+    for k, _ in (WS_KINDS if ws else KINDS):
         print("  %-14s %4d (%d with OUTLIVE)" %
               (k, kinds.get(k, 0) + kinds.get(k + " outlive", 0),
                kinds.get(k + " outlive", 0)))
     aborted = sum(n for k, n in kinds.items() if "abort" in k)
-    print("disconnects without close frame: %d; stop requests: %d" %
-          (aborted, st["stops"]))
-    cw = st["closed_while"]
-    print("tasks bound to a connection as it closed: queued %d, running "
-          "%d, syncing %d, stopping %d, done (finished %d, stopped %d)" %
-          (cw["queued"], cw["running"], cw["syncing"], cw["stopping"],
-           cw["finished"], cw["stopped"]))
+    print("disconnects without close frame: %d; stop requests: %s" %
+          (aborted, st.get("stops", sum(n for k, n in kinds.items()
+                                        if "stop" in k))))
+    cw = st.get("closed_while")
+    if cw:
+        print("tasks bound to a connection as it closed: queued %d, "
+              "running %d, syncing %d, stopping %d, done (finished %d, "
+              "stopped %d)" % (cw["queued"], cw["running"], cw["syncing"],
+                               cw["stopping"], cw["finished"],
+                               cw["stopped"]))
     print("tasks: completed %d, detached cleanups %d, pool: finished %d, "
           "stopped %d, detached %d, syncs %d" %
           (st["completed"], st["cleanups_detached"], st["tp"]["finished"],
@@ -299,16 +328,17 @@ async def chaos_run(t, binary, extra):
         print("  " + e)
     t.check(not errors, "%d connections saw a wrong stream or error"
             % len(errors))
-    t.check(st["bad_cleanups"] == 0 and st["foreign_tasks"] == 0,
+    t.check(st["bad_cleanups"] == 0 and st.get("foreign_tasks", 0) == 0,
             "bad cleanups / foreign tasks: %s" % st)
     t.check(st["cleanups"] == st["enqueued"] > 0,
             "cleanups %d != enqueued %d" % (st["cleanups"], st["enqueued"]))
     t.check(st["refused"] == 0, "connections refused: %d" % st["refused"])
-    for state in ("queued", "running", "syncing", "stopping"):
-        t.check(cw[state] > 0, "no task was %s when its connection "
-                "closed (the test lost its reach)" % state)
-    t.check(cw["finished"] + cw["stopped"] > 0,
-            "no task was done-not-reaped when its connection closed")
+    if cw:
+        for state in ("queued", "running", "syncing", "stopping"):
+            t.check(cw[state] > 0, "no task was %s when its connection "
+                    "closed (the test lost its reach)" % state)
+        t.check(cw["finished"] + cw["stopped"] > 0,
+                "no task was done-not-reaped when its connection closed")
     t.check(st["tp"]["detached"] > 0 and st["cleanups_detached"] > 0,
             "no task was detached")
     t.check(health["probes"] > 0 and health["fails"] == 0,
@@ -319,7 +349,7 @@ async def chaos_run(t, binary, extra):
 
     # the server still serves, then shuts down clean
     ws = await R.ws_connect(srv.port, count=5, tasks=2)
-    c = Conn(-1)
+    c = Conn(-1, ws)
     c.kind, c.tasks, c.count, c.pad = "stay", 2, 5, 0
     c.got, c.notes = [0, 0], {}
     while c.done is None:
@@ -348,6 +378,9 @@ async def main(argv):
     await t.run("chaos", chaos_run(t, argv[1], []), 600)
     await t.run("chaos --no-dequeue",
                 chaos_run(t, argv[1], ["--no-dequeue"]), 600)
+    if len(argv) > 2:
+        await t.run("chaos lwstp-ws-server",
+                    chaos_run(t, argv[2], [], ws=True), 600)
     return t.summary()
 
 
