@@ -462,8 +462,11 @@ def chart(fig, meta, path):
         ("sync msgs/s", pts("sync", "conns=%d", "client.msgs_per_s", cs)),
     ])
     sv = fig.variants("saturate")
+    short = [v.replace("busy ", "").replace("nice=", "nice ")
+             .replace("sched_idle", "SCHED_IDLE")
+             .replace("idle + nice-19 spinners", "control") for v in sv]
     lines_panel(svg, Panel(pw, top + ph, pw, ph, "saturate: wrk latency "
-                           "on /tiny", "ms"), sv, [
+                           "on /tiny (busy: workers spin)", "ms"), short, [
         ("p50", [(i, fig.stat("saturate", v, "wrk.lat_p50_ms"))
                  for i, v in enumerate(sv)
                  if fig.stat("saturate", v, "wrk.lat_p50_ms")]),
