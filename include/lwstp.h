@@ -62,6 +62,11 @@ struct lwstp_create_args {
 	int worker_nice;	/**< nice value added for the workers (0 keeps
 				 * the creator's; 1..19 lowers their priority so
 				 * that the service thread wins the CPU) */
+	int worker_sched_idle;	/**< 1: workers run in Linux's SCHED_IDLE
+				 * class, so they only get a CPU nothing else
+				 * wants: a busy pool then barely delays the
+				 * service thread (see docs/PERFORMANCE.md).
+				 * 0: the creator's scheduling class. */
 };
 
 /**

@@ -19,6 +19,7 @@
 #include "private.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -224,6 +225,15 @@ worker_main(void *arg)
 				 "lwstp: %s: worker %d: setpriority(%d): "
 				 "errno %d\n", tp->name, w->index,
 				 tp->worker_nice, errno);
+	if (tp->worker_sched_idle) {
+		struct sched_param sp = { 0 };
+		int r = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+
+		if (r)
+			lwstp_worker_log(tp->hub, LLL_WARN,
+					 "lwstp: %s: worker %d: SCHED_IDLE: "
+					 "error %d\n", tp->name, w->index, r);
+	}
 
 	lwstp_lock(&tp->lock);
 	for (;;) {
@@ -359,6 +369,11 @@ pool_create(struct lws_context *context, const struct lwstp_create_args *a,
 			 LWSTP_MAX_QUEUE_DEPTH);
 		return NULL;
 	}
+	if (a->worker_sched_idle < 0 || a->worker_sched_idle > 1) {
+		lwsl_err("lwstp: create %s: worker_sched_idle %d is not 0 or "
+			 "1\n", name, a->worker_sched_idle);
+		return NULL;
+	}
 	if (a->worker_nice < 0 || a->worker_nice > 19) {
 		lwsl_err("lwstp: create %s: worker_nice %d is not in 0..19\n",
 			 name, a->worker_nice);
@@ -378,6 +393,7 @@ pool_create(struct lws_context *context, const struct lwstp_create_args *a,
 	tp->sync_timeout_ms = a->sync_timeout_ms ? a->sync_timeout_ms :
 					LWSTP_DEFAULT_SYNC_TIMEOUT_MS;
 	tp->worker_nice = a->worker_nice;
+	tp->worker_sched_idle = a->worker_sched_idle;
 
 	if (pool_init_sync(tp)) {
 		free(tp);

@@ -149,6 +149,7 @@ struct lws_threadpool {
 	int			max_queue_depth;
 	unsigned int		sync_timeout_ms;
 	int			worker_nice;
+	int			worker_sched_idle;
 	char			name[LWSTP_NAME_LEN];
 
 	struct lwstp_worker	workers[];

@@ -6,11 +6,15 @@
  * return code and cleanup.
  */
 
+#define _GNU_SOURCE
 #include "harness.h"
 
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define RUN	LWS_TP_STATUS_RUNNING
 #define STOPPING LWS_TP_STATUS_STOPPING
@@ -790,6 +794,52 @@ test_bad_return_and_sync_misuse(void)
 	h_conn_free(c);
 }
 
+/* worker_nice and worker_sched_idle reach the worker threads */
+static int sched_seen = -1, nice_seen = -100;
+
+static enum lws_threadpool_task_return
+sched_task(void *user, enum lws_threadpool_task_status s)
+{
+	sched_seen = sched_getscheduler(0);
+	nice_seen = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+
+	return LWS_TP_RETURN_FINISHED;
+}
+
+static void
+test_worker_priority(void)
+{
+	struct lws_threadpool_task_args a;
+	struct lwstp_create_args ca;
+	struct lws_threadpool *tp;
+	struct h_conn *c = h_conn(&H, 1);
+	int base = getpriority(PRIO_PROCESS, 0);
+	void *arg[2];
+
+	memset(&ca, 0, sizeof(ca));
+	ca.threads = 1;
+	ca.max_queue_depth = 1;
+	ca.worker_nice = 5;
+	ca.worker_sched_idle = 1;
+	tp = lwstp_create(H.cx, &ca, "prio");
+	CHECK(tp != NULL);
+	arg[0] = tp;
+	arg[1] = (void *)(intptr_t)1;
+	memset(&a, 0, sizeof(a));
+	a.wsi = c->wsi;
+	a.task = sched_task;
+	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "prio"), LWSTP_OK);
+	h_service_until(&H, done_waiting_is, arg);
+	CHECK_EQ(sched_seen, SCHED_IDLE);
+	CHECK_EQ(nice_seen, base + 5 > 19 ? 19 : base + 5);
+	lws_threadpool_finish(tp);
+	lws_threadpool_destroy(tp);
+
+	ca.worker_sched_idle = 2;
+	CHECK(!lwstp_create(H.cx, &ca, "prio"));
+	h_conn_free(c);
+}
+
 /* the deprecated single-task wsi helpers */
 static void
 test_deprecated(void)
@@ -955,6 +1005,7 @@ main(int argc, char **argv)
 		{ "bad_return_and_sync_misuse", test_bad_return_and_sync_misuse },
 		{ "deprecated", test_deprecated },
 		{ "two_contexts", test_two_contexts },
+		{ "worker_priority", test_worker_priority },
 		{ "context_destroy", test_context_destroy },
 	};
 	size_t i;
