@@ -34,6 +34,7 @@ static const struct opt_desc opt_table[] = {
 	  LWSTP_PLUGIN_MAX_TASKS_PER_CONN, 4),
 	O("job-deadline-ms", job_deadline_ms, OT_UINT, 1, 3600000, 5000),
 	O("worker-nice", worker_nice, OT_INT, 0, 19, 0),
+	O("worker-sched-idle", worker_sched_idle, OT_INT, 0, 1, 0),
 	O("max-job-size", max_job_size, OT_U64, 1,
 	  (long long)LWSTP_PLUGIN_MAX_JOB_SIZE, 256ll << 20),
 	O("result-ttl-ms", result_ttl_ms, OT_UINT, 1, 86400000, 300000),

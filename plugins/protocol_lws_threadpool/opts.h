@@ -23,6 +23,7 @@ struct lwstp_plugin_opts {
 	int		max_tasks_per_conn;	/**< max-tasks-per-connection */
 	unsigned int	job_deadline_ms;	/**< job-deadline-ms */
 	int		worker_nice;		/**< worker-nice */
+	int		worker_sched_idle;	/**< worker-sched-idle */
 	uint64_t	max_job_size;		/**< max-job-size, bytes */
 	unsigned int	result_ttl_ms;		/**< result-ttl-ms */
 	int		max_results;		/**< max-results */

@@ -57,6 +57,7 @@ vhd_init(struct lws *wsi, const struct lws_protocol_vhost_options *pvo)
 	ca.max_queue_depth = vhd->opts.max_queue_depth;
 	ca.sync_timeout_ms = vhd->opts.sync_timeout_ms;
 	ca.worker_nice = vhd->opts.worker_nice;
+	ca.worker_sched_idle = vhd->opts.worker_sched_idle;
 	vhd->tp = lwstp_create(vhd->cx, &ca, "lws-threadpool %s",
 			       lws_get_vhost_name(vh));
 	if (!vhd->tp) {
