@@ -576,7 +576,7 @@ lws_threadpool_destroy(struct lws_threadpool *tp)
 		lwsl_err("lwstp: %s: destroy: %d pending, %d running, %d "
 			 "threads left\n", tp->name, (int)tp->pending.count,
 			 (int)tp->running.count, tp->live_threads);
-	tp->magic = 0;
+	*(volatile uint32_t *)&tp->magic = 0;
 	lwstp_unlock(&tp->lock);
 	lwstp_unlock(&tp->hub->lock);
 

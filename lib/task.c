@@ -20,7 +20,7 @@ static const char * const error_names[] = {
 const char *
 lwstp_strerror(int err)
 {
-	if (err > 0 || -err >= (int)LWS_ARRAY_SIZE(error_names))
+	if (err > 0 || err < -((int)LWS_ARRAY_SIZE(error_names) - 1))
 		return "unknown error";
 
 	return error_names[-err];
@@ -54,7 +54,8 @@ lwstp_task_free(struct lws_threadpool_task *task, struct lws *wsi)
 {
 	if (task->cleanup)
 		task->cleanup(wsi, task->user);
-	task->magic = 0;
+	/* volatile: a plain store just before free() is optimised away */
+	*(volatile uint32_t *)&task->magic = 0;
 	free(task);
 }
 
@@ -148,24 +149,51 @@ goes_on:
 	return 1;
 }
 
-/* LWS_CALLBACK_WSI_DESTROY: no task may keep the wsi */
+/*
+ * LWS_CALLBACK_WSI_DESTROY: no task may keep the wsi.
+ *
+ * Two passes: first the tasks that end now (queued, done), then the ones on
+ * workers.  Stopping a running task first would free its worker, which could
+ * then start a queued task of this very wsi before the loop reached it.
+ */
 void
 lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi)
 {
 	struct lws_threadpool_task *task;
-	struct lwstp_conn *conn;
 	lws_dll2_owner_t to_free;
+	struct lwstp_conn *conn;
+	struct lwstp_iter it;
+	int pass, s;
 
 	lws_dll2_owner_clear(&to_free);
 
 	lwstp_lock(&hub->lock);
-	while ((conn = __lwstp_conn_find(hub, wsi)) && conn->tasks.head) {
-		task = lws_container_of(conn->tasks.head,
-					struct lws_threadpool_task, conn_link);
-		lwstp_lock(&task->tp->lock);
-		__lwstp_task_detach(task, &to_free);
-		lwstp_unlock(&task->tp->lock);
+	conn = __lwstp_conn_find(hub, wsi);
+	if (!conn) {
+		lwstp_unlock(&hub->lock);
+		return;
 	}
+	it.up = conn->iters;	/* keeps conn while we walk it */
+	conn->iters = &it;
+
+	for (pass = 0; pass < 2; pass++) {
+		it.next = conn->tasks.head;
+		while (it.next) {
+			task = lws_container_of(it.next,
+					struct lws_threadpool_task, conn_link);
+			it.next = it.next->next;
+			lwstp_lock(&task->tp->lock);
+			s = task->status;
+			if (pass || s == LWS_TP_STATUS_QUEUED ||
+			    s == LWS_TP_STATUS_FINISHED ||
+			    s == LWS_TP_STATUS_STOPPED)
+				__lwstp_task_detach(task, &to_free);
+			lwstp_unlock(&task->tp->lock);
+		}
+	}
+
+	conn->iters = it.up;
+	__lwstp_conn_put(hub, conn);
 	lwstp_unlock(&hub->lock);
 
 	lwstp_tasks_free_list(&to_free);

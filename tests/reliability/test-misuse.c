@@ -74,6 +74,20 @@ logged(int mark, const char *w1, const char *w2)
 		__FILE__, __LINE__, w1, w2 ? " and \"" : "", w2 ? w2 : "", \
 		w2 ? "\"" : ""); } } while (0)
 
+/* a worker's lines reach the log at the service thread's next wake-up */
+struct logwait {
+	int mark;
+	const char *w1;
+};
+
+static int
+logwait_seen(void *arg)
+{
+	struct logwait *lw = arg;
+
+	return logged(lw->mark, lw->w1, NULL);
+}
+
 /* --- helpers ------------------------------------------------------------- */
 
 static struct lws_threadpool *
@@ -306,6 +320,12 @@ test_bad_returns(void)
 		m = log_mark();
 		CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
 		wait_status(t.handle, LWS_TP_STATUS_STOPPED);
+		{
+			struct logwait lw = { m,
+				"is not a lws_threadpool_task_return" };
+
+			h_service_until(&H, logwait_seen, &lw);
+		}
 		CHECK_LOG(m, "is not a lws_threadpool_task_return", NULL);
 		CHECK_EQ(lws_threadpool_task_status(t.handle, NULL),
 			 LWS_TP_STATUS_STOPPED);
