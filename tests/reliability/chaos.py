@@ -34,7 +34,7 @@ closed while queued, running, syncing and done (each > 0); every task got
 exactly one cleanup (/stats, and the exit line after SIGTERM, exit code 0:
 ASan/LSan and UBSan abort or fail the exit code); a separate process GETs
 /health every 20 ms throughout: none fails, the slowest is under
-LWSTP_HEALTH_BOUND_MS (default 2000).
+LWSTP_HEALTH_BOUND_MS (default 5000; typically tens of ms).
 
 With LWSTP_WS_SERVER, a third run (half as many connections) drives
 test-apps/lwstp-ws-server itself with the kinds its protocol allows (stay,
@@ -62,7 +62,8 @@ import websockets                                       # noqa: E402
 CONNS = int(os.environ.get("LWSTP_CHAOS_CONNS", "300"))
 PARALLEL = int(os.environ.get("LWSTP_CHAOS_PARALLEL", "48"))
 SEED = int(os.environ.get("LWSTP_CHAOS_SEED", "5151"))
-HEALTH_BOUND_MS = float(os.environ.get("LWSTP_HEALTH_BOUND_MS", "2000"))
+# generous, for loaded CI machines; the max seen is printed
+HEALTH_BOUND_MS = float(os.environ.get("LWSTP_HEALTH_BOUND_MS", "5000"))
 THREADS = 4
 
 KINDS = [("stay", 18), ("stay_ack", 10), ("abort_early", 14),

@@ -1,7 +1,7 @@
 /*
- * Reproducers of library bugs found by the reliability tests, each failing
- * while the bug is there.  Registered in ctest as rel-known-bugs, DISABLED
- * until lib/ is fixed (then enable it: it must pass for good).
+ * Regression tests of the library bugs the reliability suite found (fixed
+ * in 7e17048).  Each failed while its bug was there; they must pass for
+ * good.
  *
  * 1. A queued task of a closing connection can start running.
  *
@@ -19,8 +19,8 @@
  *    Repro: one worker; task A waits in SYNC, task B is queued behind it,
  *    both on one wsi; close the wsi.  B must never have been called.  The
  *    race is lost in some of the rounds only, so it runs ROUNDS rounds.
- *    Fix: in lwstp_detach_wsi(), end the wsi's queued (and done) tasks in
- *    a first pass, then detach the ones on workers.
+ *    Fixed: WSI_DESTROY ends the wsi's queued and done tasks before it
+ *    stops the running ones.
  *
  * 2. A reaped or dequeued task handle is not recognised as dead.
  *
@@ -33,9 +33,7 @@
  *    handle, or a second lws_threadpool_dequeue_task(), frees it again
  *    ("double free or corruption", abort).  README promises an error for
  *    "a handle already destroyed or reaped as far as that can be seen".
- *    Fix: a store the compiler must keep, e.g.
- *    "*(volatile uint32_t *)&task->magic = 0;" (or explicit_bzero() of
- *    the field).
+ *    Fixed: the store is volatile.
  *
  *    Repro (not under ASan or TSan, which report the read of freed
  *    memory; TSan as heap-use-after-free): reap
@@ -51,7 +49,7 @@
  *    "err <= -6" at -O0 and -O2 alike, so this build returns "unknown
  *    error"; clang (-O0, or -O2 with UBSan) keeps the negation, the test
  *    passes and error_names[-err] indexes 2^31 entries away: SIGSEGV.
- *    Fix: test "err < -(int)(LWS_ARRAY_SIZE(error_names) - 1)" instead.
+ *    Fixed: the comparison no longer negates.
  *
  *    Repro: in a child process (a crash must not end the test),
  *    lwstp_strerror(INT_MIN) must be "unknown error".

@@ -4,10 +4,10 @@
  * pool's other tasks carry on, each cleanup runs once, a refused task's
  * user is not touched).
  *
- * A destroyed pool's handle is checked too, as far as the library can see
- * it: reading freed memory is undefined behaviour, which ASan and TSan
- * report, so that case only runs in the plain build.  Reaped task handles and
- * lwstp_strerror(INT_MIN) are in test-known-bugs.c (library bugs).
+ * Freed handles (a reaped or dequeued task, a destroyed pool) are checked
+ * too, as far as the library can see them: reading freed memory is
+ * undefined behaviour, which ASan and TSan report, so that case only runs
+ * in the plain build.
  */
 
 #include "harness.h"
@@ -532,23 +532,60 @@ test_enqueue_from_cleanup(void)
 
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 /*
- * A destroyed pool.  Undefined behaviour in C (its memory is freed); the
- * library checks a magic field, which catches it as long as the memory was
- * not reused.  Reaped task handles: see test-known-bugs.c.
+ * Freed handles: a reaped task, a task dequeued twice, a destroyed pool.
+ * Undefined behaviour in C (the memory is freed); the library clears a
+ * magic field before freeing, which catches it as long as the memory was
+ * not reused: nothing is allocated between the free and the misuse here.
  */
 static void
-test_destroyed_pool(void)
+test_freed_handles(void)
 {
 	struct lws_threadpool *tp = pool(1, 4);
 	struct h_conn *c = h_conn(&H, 1);
 	struct lws_threadpool_task_args a;
+	struct h_task t, hold, q;
 	struct lwstp_stats st;
-	struct h_task t;
 	int m;
+
+	/* reaped */
+	h_task_init(&t, R_FIN, 1);
+	CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
+	wait_status(t.handle, LWS_TP_STATUS_FINISHED);
+	CHECK_EQ(lws_threadpool_task_status(t.handle, NULL),
+		 LWS_TP_STATUS_FINISHED);
+	m = log_mark();
+	CHECK_EQ(lws_threadpool_task_status(t.handle, NULL),
+		 LWS_TP_STATUS_STOPPED);
+	CHECK_LOG(m, "lws_threadpool_task_status", "not a live task");
+	m = log_mark();
+	lws_threadpool_task_sync(t.handle, 0);
+	CHECK_LOG(m, "lws_threadpool_task_sync", "not a live task");
+	m = log_mark();
+	CHECK_EQ(lws_threadpool_dequeue_task(t.handle), 0);
+	CHECK_LOG(m, "lws_threadpool_dequeue_task", "not a live task");
+	CHECK_EQ(t.cleanups, 1);
+	h_task_fini(&t);
+
+	/* dequeued twice: the second sees a dead handle */
+	h_task_init(&hold, R_FIN, 0);
+	h_task_init(&q, R_FIN, 1);
+	CHECK_EQ(enqueue(tp, &hold, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&hold, 1);
+	CHECK_EQ(enqueue(tp, &q, c->wsi), LWSTP_OK);
+	CHECK_EQ(lws_threadpool_dequeue_task(q.handle), 0);	/* queued */
+	CHECK_EQ(q.cleanups, 1);
+	m = log_mark();
+	CHECK_EQ(lws_threadpool_dequeue_task(q.handle), 0);
+	CHECK_LOG(m, "not a live task", NULL);
+	CHECK_EQ(q.cleanups, 1);
+	CHECK_EQ(q.calls, 0);
+	h_task_allow(&hold, 1);
 
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
+	CHECK_EQ(hold.cleanups, 1);
 
+	/* a destroyed pool */
 	m = log_mark();
 	lws_threadpool_destroy(tp);
 	CHECK_LOG(m, "lws_threadpool_destroy", "not a live threadpool");
@@ -564,6 +601,8 @@ test_destroyed_pool(void)
 	CHECK_EQ(t.cleanups, 0);
 
 	h_task_fini(&t);
+	h_task_fini(&hold);
+	h_task_fini(&q);
 	h_conn_free(c);
 }
 #endif
@@ -583,7 +622,7 @@ main(int argc, char **argv)
 		{ "strerror", test_strerror },
 		{ "enqueue_from_cleanup", test_enqueue_from_cleanup },
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-		{ "destroyed_pool", test_destroyed_pool },
+		{ "freed_handles", test_freed_handles },
 #endif
 	};
 	size_t i;
@@ -603,7 +642,7 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	printf("destroyed_pool               skipped under ASan / TSan "
+	printf("freed_handles                skipped under ASan / TSan "
 	       "(reading freed memory)\n");
 #endif
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);

@@ -4,9 +4,10 @@
  * computes for 300 ms without returning.
  *
  * Every shutdown must end within the longest check-in interval still to run
- * plus a small bound (LWSTP_SHUTDOWN_BOUND_MS, default 250 ms), run every
- * cleanup exactly once, and join every worker (the process's thread count
- * returns to what it was).  The times are printed.
+ * plus a bound (LWSTP_SHUTDOWN_BOUND_MS, default 1000 ms, 2000 ms under
+ * sanitizers: generous for loaded CI machines; the times measured, printed
+ * each run, are a few ms), run every cleanup exactly once, and join every
+ * worker (the process's thread count returns to what it was).
  *
  * Tasks are put in their states by waiting for events (the task function
  * reports its calls on a condition, the pool reports states through
@@ -27,10 +28,16 @@
 #define R_OUT	LWS_TP_RETURN_FLAG_OUTLIVE
 
 static struct h H;
+/*
+ * Generous: CI runs tests two at a time on two cores next to other jobs, so
+ * a woken thread may wait its turn.  The tasks below would run for ever (or
+ * 300 ms) unless stopped, so the bound still tells a shutdown that stops
+ * them at their next check-in from one that does not.
+ */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-static long long bound_ms = 500;	/* thread start / join are slower */
+static long long bound_ms = 2000;	/* thread start / join are slower */
 #else
-static long long bound_ms = 250;
+static long long bound_ms = 1000;
 #endif
 
 static long long
@@ -455,13 +462,9 @@ matrix_dump(struct matrix *m, long long t0)
 					   0.0);
 }
 
-/*
- * After the shutdown: every task cleaned up exactly once, threads joined.
- * queued_may_run: the wsis were closed with tasks still queued (context
- * destroy), see the known issue in test-known-bugs.c.
- */
+/* after the shutdown: every task cleaned up exactly once, threads joined */
 static void
-matrix_check(struct matrix *m, const char *what, int queued_may_run)
+matrix_check(struct matrix *m, const char *what)
 {
 	struct rt *t;
 	int i, bad = 0, ran = 0;
@@ -473,17 +476,10 @@ matrix_check(struct matrix *m, const char *what, int queued_may_run)
 			bad++;
 		}
 	CHECK_EQ(bad, 0);
-	/* the ones that were queued never ran (or once, for an instant) */
+	/* the ones that were queued never ran (test-known-bugs.c, 1.) */
 	for (i = 0; i < NQ; i++)
 		ran += m->q[i].calls > 0;
-	if (queued_may_run) {
-		if (ran)
-			printf("  %d queued task(s) of a closing wsi ran (see "
-			       "test-known-bugs.c)\n", ran);
-		for (i = 0; i < NQ; i++)
-			CHECK(m->q[i].calls <= 1);
-	} else
-		CHECK_EQ(ran, 0);
+	CHECK_EQ(ran, 0);
 	/* the long one ran to its end before the pool was gone */
 	CHECK_EQ(m->lng.ended, 1);
 	CHECK_EQ(m->lng.calls, 1);
@@ -618,7 +614,7 @@ test_matrix_destroy(void)
 	CHECK(t2 >= m.lng.ended_us);		/* ... destroy does */
 	if ((double)(t2 - t0) / 1000.0 > left + (double)bound_ms)
 		matrix_dump(&m, t0);
-	matrix_check(&m, "finish + destroy", 0);
+	matrix_check(&m, "finish + destroy");
 	free_conns(&m, 0);
 	matrix_fini(&m);
 }
@@ -658,7 +654,7 @@ test_matrix_context_first(void)
 	CHECK((double)(t2 - t0) / 1000.0 <= left + (double)bound_ms);
 	if ((double)(t2 - t0) / 1000.0 > left + (double)bound_ms)
 		matrix_dump(&m, t0);
-	matrix_check(&m, "context destroy first", 1);
+	matrix_check(&m, "context destroy first");
 	free_conns(&m, 1);
 	matrix_fini(&m);
 
@@ -787,7 +783,7 @@ test_matrix_protocol_destroy(void)
 	CHECK((double)(t1 - t0) / 1000.0 <= left + (double)bound_ms);
 	if ((double)(t1 - t0) / 1000.0 > left + (double)bound_ms)
 		matrix_dump(&m, t0);
-	matrix_check(&m, "PROTOCOL_DESTROY", 1);
+	matrix_check(&m, "PROTOCOL_DESTROY");
 	free_conns(&m, 1);
 	matrix_fini(&m);
 
