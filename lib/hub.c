@@ -217,22 +217,38 @@ __lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn)
 
 /*
  * Ask for a writable callback on the conn's wsi.  Called by workers (and
- * finish) with tp->lock held, which keeps conn alive.  Only the call that
- * makes the ready list non-empty wakes the service thread, and it does so
- * under pt->lock so that it can not race the context closing its pipe.
+ * finish) with tp->lock held, which keeps conn alive.  Returns 1 if the
+ * ready list was empty: the caller then wakes the service thread with
+ * lwstp_hub_wake(), after dropping tp->lock.
  */
-void
+int
 __lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn)
 {
 	struct lwstp_pt *pt = &hub->pt[conn->tsi];
+	int kick = 0;
 
 	lwstp_lock(&pt->lock);
 	if (lws_dll2_is_detached(&conn->ready_link)) {
-		if (!pt->ready.count && !hub->dying)
-			lws_cancel_service(hub->cx);
+		kick = !pt->ready.count;
 		lws_dll2_add_tail(&conn->ready_link, &pt->ready);
 	}
 	lwstp_unlock(&pt->lock);
+
+	return kick;
+}
+
+/*
+ * Wake the service thread(s).  No tp->lock held.  Under a pt->lock, since
+ * hub_state_cb() sets hub->dying holding them all: so this never signals a
+ * wake-up pipe the context has begun to close.
+ */
+void
+lwstp_hub_wake(struct lwstp_hub *hub)
+{
+	lwstp_lock(&hub->pt[0].lock);
+	if (!hub->dying)
+		lws_cancel_service(hub->cx);
+	lwstp_unlock(&hub->pt[0].lock);
 }
 
 /*

@@ -127,7 +127,11 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 	tp->syncing++;
 	tp->st.syncs++;
 
-	__lwstp_conn_mark_ready(tp->hub, task->conn);
+	if (__lwstp_conn_mark_ready(tp->hub, task->conn)) {
+		lwstp_unlock(&tp->lock);
+		lwstp_hub_wake(tp->hub);
+		lwstp_lock(&tp->lock);
+	}
 
 	deadline_after_ms(&deadline, tp->sync_timeout_ms);
 	while (task->status == LWS_TP_STATUS_SYNCING) {
@@ -261,7 +265,11 @@ worker_main(void *arg)
 
 		if (task->conn) {
 			lws_dll2_add_tail(&task->list, &tp->done);
-			__lwstp_conn_mark_ready(tp->hub, task->conn);
+			if (__lwstp_conn_mark_ready(tp->hub, task->conn)) {
+				lwstp_unlock(&tp->lock);
+				lwstp_hub_wake(tp->hub);
+				lwstp_lock(&tp->lock);
+			}
 			continue;
 		}
 
@@ -505,6 +513,7 @@ void
 lws_threadpool_finish(struct lws_threadpool *tp)
 {
 	lws_dll2_owner_t to_free;
+	int kick = 0;
 
 	if (pool_check(tp, __func__))
 		return;
@@ -530,7 +539,7 @@ lws_threadpool_finish(struct lws_threadpool *tp)
 		tp->st.stopped++;
 		if (task->conn) {
 			lws_dll2_add_tail(&task->list, &tp->done);
-			__lwstp_conn_mark_ready(tp->hub, task->conn);
+			kick |= __lwstp_conn_mark_ready(tp->hub, task->conn);
 		} else {
 			tp->st.reaped++;
 			lws_dll2_add_tail(&task->list, &to_free);
@@ -546,6 +555,8 @@ lws_threadpool_finish(struct lws_threadpool *tp)
 	pthread_cond_broadcast(&tp->wake_idle);
 	lwstp_unlock(&tp->lock);
 
+	if (kick)
+		lwstp_hub_wake(tp->hub);
 	lwstp_tasks_free_list(&to_free);
 	lwsl_info("lwstp: %s: finishing\n", tp->name);
 }

@@ -19,8 +19,11 @@
  *  3. tp->lock                everything in the pool marked (tp) below, and
  *                             every field of its tasks marked (tp)
  *  4. pt->lock                pt->ready, conn->ready_link, hub->dying, and
- *                             (pt[0] only) the worker log queue; it is held
- *                             around lws_cancel_service()
+ *                             (pt[0] only) the worker log queue; pt[0] is
+ *                             held around lws_cancel_service()
+ *
+ * No lws_cancel_service() and no pthread_cond_signal() is made with tp->lock
+ * held where it can be avoided: the woken thread would block on it.
  *
  * Logging: lwsl_*() only on the service thread (lws 4.1 formats log lines
  * in a static buffer); workers use lwstp_worker_log().
@@ -196,8 +199,10 @@ struct lwstp_conn *
 __lwstp_conn_get(struct lwstp_hub *hub, struct lws *wsi);
 void
 __lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn);
-void
+int
 __lwstp_conn_mark_ready(struct lwstp_hub *hub, struct lwstp_conn *conn);
+void
+lwstp_hub_wake(struct lwstp_hub *hub);
 
 void
 lwstp_worker_log(struct lwstp_hub *hub, int level, const char *format, ...)

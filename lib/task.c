@@ -208,7 +208,7 @@ enqueue_va(struct lws_threadpool *tp, const struct lws_threadpool_task_args *a,
 	char name[LWSTP_NAME_LEN];
 	struct lws_vhost *vh;
 	size_t nlen;
-	int err;
+	int err, idle;
 
 	if (ptask)
 		*ptask = NULL;
@@ -296,10 +296,14 @@ enqueue_va(struct lws_threadpool *tp, const struct lws_threadpool_task_args *a,
 	lws_dll2_add_tail(&task->conn_link, &conn->tasks);
 	lws_dll2_add_tail(&task->list, &tp->pending);
 	tp->st.enqueued++;
-	if (tp->idle)
-		pthread_cond_signal(&tp->wake_idle);
+	idle = tp->idle;
 	lwstp_unlock(&tp->lock);
 	lwstp_unlock(&tp->hub->lock);
+
+	/* after unlocking, so the worker does not wake into a held lock; it
+	 * re-checks the pending list under tp->lock */
+	if (idle)
+		pthread_cond_signal(&tp->wake_idle);
 
 	if (ptask)
 		*ptask = task;
@@ -448,6 +452,7 @@ lws_threadpool_task_status_wsi(struct lws *wsi,
 void
 lws_threadpool_task_sync(struct lws_threadpool_task *task, int stop)
 {
+	struct lwstp_worker *wake = NULL;
 	struct lws_threadpool *tp;
 
 	if (task_check(task, __func__))
@@ -459,7 +464,7 @@ lws_threadpool_task_sync(struct lws_threadpool_task *task, int stop)
 	case LWS_TP_STATUS_SYNCING:
 		task->status = stop ? LWS_TP_STATUS_STOPPING :
 				      LWS_TP_STATUS_RUNNING;
-		pthread_cond_signal(&task->worker->wake);
+		wake = task->worker;
 		break;
 	case LWS_TP_STATUS_RUNNING:
 		if (stop) {
@@ -475,6 +480,14 @@ lws_threadpool_task_sync(struct lws_threadpool_task *task, int stop)
 		break;
 	}
 	lwstp_unlock(&tp->lock);
+
+	/*
+	 * After unlocking: the worker re-checks its task's status under
+	 * tp->lock, and its condition lives as long as the pool, so a signal
+	 * arriving after it stopped waiting is harmless.
+	 */
+	if (wake)
+		pthread_cond_signal(&wake->wake);
 }
 
 struct lws_threadpool_task *
