@@ -14,8 +14,8 @@
  *			  --queue tasks that spin and check in every 10 ms
  *			  (every worker busy, the queue full); GET /tiny
  *			  answers "ok\n" for wrk either way
- *			  (--sched-idle: those tasks move their worker to
- *			  SCHED_IDLE, to measure what that would give)
+ *			  (--worker-nice N, --sched-idle: the pool's
+ *			  worker_nice and worker_sched_idle)
  *   --scenario memory	  the first connection holds every worker on a task
  *			  and then queues --mem-tasks more; bytes per queued
  *			  task from mallinfo2() and RSS growth
@@ -32,9 +32,7 @@
 
 #include "common.h"
 
-#include <errno.h>
 #include <malloc.h>
-#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -64,8 +62,7 @@ static struct {
 	int		full_scan;	/* dispatch: visit every task of the
 					 * wsi at each writable (no FIFO
 					 * early stop) */
-	int		sched_idle;	/* saturate: the spinning tasks put
-					 * their worker thread in SCHED_IDLE */
+	int		sched_idle;	/* args.worker_sched_idle */
 	int		max_s;		/* watchdog */
 	int		port;
 	const char	*port_file;
@@ -327,29 +324,11 @@ sync_writeable(struct lws *wsi)
 
 /* --- saturate and memory -------------------------------------------------- */
 
-static __thread int tl_sched_idle_done;
-
 static enum lws_threadpool_task_return
 spin_task(void *user, enum lws_threadpool_task_status s)
 {
 	if (s == LWS_TP_STATUS_STOPPING)
 		return LWS_TP_RETURN_STOPPED;
-	if (cfg.sched_idle && !tl_sched_idle_done) {
-		/*
-		 * What the library could do for its workers instead of (or
-		 * as well as) worker_nice: SCHED_IDLE threads give way to any
-		 * other thread at once.  Done here, from the task, on the
-		 * worker it runs on, to measure the effect.
-		 */
-		struct sched_param sp = { 0 };
-
-		tl_sched_idle_done = 1;
-		/* a worker: no lwsl_*() here, lws 4.1 logging is not
-		 * thread-safe */
-		if (sched_setscheduler(0, SCHED_IDLE, &sp))
-			fprintf(stderr, "bench: SCHED_IDLE: %s\n",
-				strerror(errno));
-	}
 	bench_spin_us(SPIN_CHECKIN_US);
 
 	return LWS_TP_RETURN_CHECKING_IN;
@@ -497,6 +476,7 @@ pools_create(void)
 
 	memset(&a, 0, sizeof(a));
 	a.worker_nice = cfg.worker_nice;
+	a.worker_sched_idle = cfg.sched_idle;
 	switch (cfg.sc) {
 	case SC_DISPATCH:
 		npools = 1;

@@ -275,8 +275,6 @@ for run in $(seq "$runs"); do
 		for n in $nices; do
 			saturate "busy nice=$n" "$run" --busy 1 --worker-nice "$n"
 		done
-		# not a library option: the tasks move their own worker to
-		# SCHED_IDLE, to show what such an option would give
 		[ "$quick" = 1 ] || saturate "busy sched_idle" "$run" --busy 1 \
 			--sched-idle
 		# the control: no task at all, but every CPU busy with a
