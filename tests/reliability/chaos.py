@@ -321,9 +321,12 @@ async def chaos_run(t, binary, extra, ws=False):
           (st["completed"], st["cleanups_detached"], st["tp"]["finished"],
            st["tp"]["stopped"], st["tp"]["detached"], st["tp"]["syncs"]))
     print("health: %d probes, %d failed, max %.1f ms, p99 %.1f ms, "
-          "p50 %.1f ms" % (health["probes"], health["fails"],
-                           health["max_ms"], health["p99_ms"],
-                           health["p50_ms"]))
+          "p50 %.1f ms (slowest TCP connect %.1f ms, slowest answer "
+          "after it %.1f ms)" % (health["probes"], health["fails"],
+                                  health["max_ms"], health["p99_ms"],
+                                  health["p50_ms"],
+                                  health["max_connect_ms"],
+                                  health["max_answer_ms"]))
 
     for e in errors[:10]:
         print("  " + e)
