@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
       libuv1-dev libev-dev libglib2.0-dev python3-websockets
-      chromium fonts-dejavu-core)
+      chromium fonts-dejavu-core clang libclang-rt-14-dev)
 
 missing=()
 for p in "${pkgs[@]}"; do
