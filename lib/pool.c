@@ -112,6 +112,22 @@ deadline_after_ms(struct timespec *ts, unsigned int ms)
 }
 
 /*
+ * Ask for a writable callback on the task's wsi.  tp->lock held; it is
+ * dropped around the wake-up of the service thread, so the caller must
+ * re-check anything it read before.
+ */
+static void
+__worker_notify(struct lws_threadpool *tp, struct lws_threadpool_task *task)
+{
+	if (!__lwstp_conn_mark_ready(tp->hub, task->conn))
+		return;
+
+	lwstp_unlock(&tp->lock);
+	lwstp_hub_wake(tp->hub);
+	lwstp_lock(&tp->lock);
+}
+
+/*
  * The task returned SYNC and is attached: wait for the service thread.
  * tp->lock held; released while waiting.
  */
@@ -127,11 +143,7 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 	tp->syncing++;
 	tp->st.syncs++;
 
-	if (__lwstp_conn_mark_ready(tp->hub, task->conn)) {
-		lwstp_unlock(&tp->lock);
-		lwstp_hub_wake(tp->hub);
-		lwstp_lock(&tp->lock);
-	}
+	__worker_notify(tp, task);
 
 	deadline_after_ms(&deadline, tp->sync_timeout_ms);
 	while (task->status == LWS_TP_STATUS_SYNCING) {
@@ -265,11 +277,7 @@ worker_main(void *arg)
 
 		if (task->conn) {
 			lws_dll2_add_tail(&task->list, &tp->done);
-			if (__lwstp_conn_mark_ready(tp->hub, task->conn)) {
-				lwstp_unlock(&tp->lock);
-				lwstp_hub_wake(tp->hub);
-				lwstp_lock(&tp->lock);
-			}
+			__worker_notify(tp, task);
 			continue;
 		}
 
