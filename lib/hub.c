@@ -2,15 +2,48 @@
  * lws-threadpool: the service-thread side.
  *
  * One hub per lws_context.  It maps each wsi that has tasks to its conn (its
- * task list), remembers which vhosts route their protocols[0] callbacks
- * through lwstp_hook(), and keeps one ready list per service thread: conns
- * whose wsi must get a writable callback because one of its tasks SYNCed or
- * ended.
+ * task list), remembers which vhosts run lwstp_hook() in their protocols[0]
+ * callback, and keeps one ready list per service thread: conns whose wsi
+ * must get a writable callback because one of its tasks SYNCed or ended.
  *
  * Wake-ups are merged: a worker adds a conn to the ready list only if it is
  * not on it already, and calls lws_cancel_service() only when the list goes
- * from empty to non-empty.  On LWS_CALLBACK_EVENT_WAIT_CANCELLED the service
- * thread empties the list, calling lws_callback_on_writable() once per conn.
+ * from empty to non-empty.  On LWS_CALLBACK_EVENT_WAIT_CANCELLED (broadcast
+ * to every protocol of every vhost, so the hook may sit in any of them) the
+ * service thread empties the list, calling lws_callback_on_writable() once
+ * per conn.
+ *
+ * Which wsis may have tasks
+ * -------------------------
+ * A task may be bound to a wsi only if the hook will certainly see that wsi
+ * go away before lws frees it.  Facts from the lws 4.1.6 and 4.3.5 sources
+ * (lib/core-net/adopt.c, close.c, wsi.c; roles/ws, roles/http/server):
+ *
+ *  - LWS_CALLBACK_WSI_DESTROY of every wsi goes to its vhost's protocols[0]
+ *    (__lws_close_free_wsi_final()).  LWS_CALLBACK_WSI_CREATE of a server
+ *    wsi (accepted, adopted, h2 stream) goes to protocols[0] too, before the
+ *    wsi has a socket; a client wsi's goes to its own protocol, once it is
+ *    connected.  So a WSI_CREATE seen with no socket proves that the hook
+ *    runs in that vhost's protocols[0]: every wsi of the vhost is covered.
+ *    PROTOCOL_INIT proves nothing (4.3 sends it only to protocols with
+ *    per-vhost options) and is not used.
+ *  - Otherwise the hook may sit in the callback of the wsi's own protocol.
+ *    ESTABLISHED, RECEIVE, RECEIVE_PONG, SERVER_WRITEABLE (ws server), HTTP,
+ *    HTTP_BODY, HTTP_BODY_COMPLETION, HTTP_WRITEABLE (http server, h1 and
+ *    h2 streams), RAW_ADOPT, RAW_RX, RAW_WRITEABLE (raw) are delivered only
+ *    to the protocol the wsi is bound to, and only once it is established.
+ *    After them, lws tells that protocol before the wsi is freed or moves to
+ *    another protocol: a close callback (CLOSED, CLOSED_HTTP, RAW_CLOSE: sent
+ *    for an established wsi unless already sent), or the unbind callback
+ *    (WS_SERVER_DROP_PROTOCOL, HTTP_DROP_PROTOCOL, RAW_SKT_DROP_PROTOCOL:
+ *    lws_bind_protocol() sends it on every rebind, at the end of an HTTP
+ *    keep-alive transaction and at a ws upgrade).  The hook remembers, per
+ *    service thread, the last wsi it saw such a callback for; enqueue accepts
+ *    that wsi and marks its conn watched, and the first close or unbind
+ *    callback detaches its tasks.
+ *
+ * Everything else (a wsi of another protocol, a client wsi, a vhost whose
+ * protocols[0] has no hook) is refused with LWSTP_E_NO_INTEGRATION.
  *
  * Lock order and lifetimes: see private.h.
  */
@@ -144,9 +177,20 @@ lwstp_hub_unref(struct lwstp_hub *hub)
 	lws_dll2_remove(&hub->link);
 	lwstp_unlock(&registry_lock);
 
-	/* no pool and no vhost left, so no task and no conn either */
-	if (hub->conns || hub->vhosts)
-		lwsl_err("lwstp: hub freed with conns or vhosts left\n");
+	/*
+	 * No pool and no vhost left, so no task: only watched conns of wsis
+	 * that never had a task, or whose tasks all ended, may be left.
+	 */
+	if (hub->vhosts)
+		lwsl_err("lwstp: hub freed with vhosts left\n");
+	while (hub->conns) {
+		struct lwstp_conn *conn = hub->conns;
+
+		if (conn->tasks.count)
+			lwsl_err("lwstp: hub freed with tasks left\n");
+		HASH_DEL(hub->conns, conn);
+		free(conn);
+	}
 
 	/* the context is still alive: pools die before it (see README) */
 	lws_state_reg_deregister(&hub->sn);
@@ -156,14 +200,32 @@ lwstp_hub_unref(struct lwstp_hub *hub)
 	free(hub);
 }
 
+/*
+ * The wsi the hook last saw, on this service thread, in a callback that lws
+ * delivers only to the wsi's own protocol once it is established (see the
+ * top of this file); NULL once the hook saw it close or unbind.
+ */
+static __thread struct lws *hook_last_bound;
+
+/*
+ * May a task be bound to this wsi (see the top of this file)?  Marks the
+ * conn watched when the wsi's own protocol's hook is what covers it.
+ * hub->lock held; conn is the wsi's (NULL if it has none yet).
+ */
 int
-__lwstp_hub_vhost_integrated(struct lwstp_hub *hub, struct lws_vhost *vh)
+__lwstp_hub_covers(struct lwstp_hub *hub, struct lws *wsi,
+		   struct lwstp_conn *conn)
 {
+	struct lws_vhost *vh = lws_get_vhost(wsi);
 	struct lwstp_vh *v;
 
 	HASH_FIND_PTR(hub->vhosts, &vh, v);
+	if (v)
+		return LWSTP_COVER_VHOST;
+	if ((conn && conn->watched) || hook_last_bound == wsi)
+		return LWSTP_COVER_WATCH;
 
-	return !!v;
+	return LWSTP_COVER_NONE;
 }
 
 struct lwstp_conn *
@@ -204,7 +266,7 @@ __lwstp_conn_put(struct lwstp_hub *hub, struct lwstp_conn *conn)
 {
 	struct lwstp_pt *pt = &hub->pt[conn->tsi];
 
-	if (conn->tasks.count || conn->iters)
+	if (conn->tasks.count || conn->iters || conn->watched)
 		return;
 
 	lwstp_lock(&pt->lock);
@@ -339,13 +401,26 @@ hub_dispatch(struct lwstp_hub *hub, int tsi)
 	} while (n == (int)LWS_ARRAY_SIZE(batch));
 }
 
+/*
+ * A server wsi's LWS_CALLBACK_WSI_CREATE: we are in protocols[0] of its
+ * vhost.  Register the vhost (once; it holds one hub reference).
+ */
 static void
-hook_vhost_init(struct lws *wsi)
+hook_vhost_register(struct lws *wsi)
 {
 	struct lws_vhost *vh = lws_get_vhost(wsi);
 	struct lwstp_hub *hub;
 	struct lwstp_vh *v;
 	int added = 0;
+
+	hub = lwstp_hub_find(lws_get_context(wsi));
+	if (hub) {
+		lwstp_lock(&hub->lock);
+		HASH_FIND_PTR(hub->vhosts, &vh, v);
+		lwstp_unlock(&hub->lock);
+		if (v)
+			return;	/* the common case: known already */
+	}
 
 	hub = lwstp_hub_ref(lws_get_context(wsi));
 	if (!hub)
@@ -367,12 +442,12 @@ hook_vhost_init(struct lws *wsi)
 		lwsl_err("lwstp: vhost %s: out of memory registering it\n",
 			 lws_get_vhost_name(vh));
 	if (!added) {
-		/* failed, or a second PROTOCOL_INIT: the vhost holds one ref */
 		lwstp_hub_unref(hub);
 		return;
 	}
 
-	lwsl_info("lwstp: vhost %s integrated\n", lws_get_vhost_name(vh));
+	lwsl_info("lwstp: vhost %s: hook in protocols[0]\n",
+		  lws_get_vhost_name(vh));
 }
 
 static void
@@ -398,6 +473,20 @@ hook_vhost_destroy(struct lws *wsi)
 	lwstp_hub_unref(hub);
 }
 
+/* the wsi is freed (watched_only 0), or leaves its protocol (1) */
+static void
+hook_wsi_gone(struct lws *wsi, int watched_only)
+{
+	struct lwstp_hub *hub;
+
+	if (hook_last_bound == wsi)
+		hook_last_bound = NULL;
+
+	hub = lwstp_hub_find(lws_get_context(wsi));
+	if (hub)
+		lwstp_detach_wsi(hub, wsi, watched_only);
+}
+
 int
 lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	   void *in, size_t len)
@@ -409,8 +498,10 @@ lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	(void)len;
 
 	switch (reason) {
-	case LWS_CALLBACK_PROTOCOL_INIT:
-		hook_vhost_init(wsi);
+	case LWS_CALLBACK_WSI_CREATE:
+		/* a server wsi (no socket yet): only protocols[0] gets it */
+		if (lws_get_socket_fd(wsi) < 0)
+			hook_vhost_register(wsi);
 		break;
 
 	case LWS_CALLBACK_PROTOCOL_DESTROY:
@@ -429,10 +520,33 @@ lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		break;
 
+	/* delivered only to the established wsi's own protocol */
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+	case LWS_CALLBACK_RAW_ADOPT:
+	case LWS_CALLBACK_RAW_RX:
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		hook_last_bound = wsi;
+		break;
+
+	/* ... and that protocol is told before the wsi goes or moves on */
+	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_RAW_CLOSE:
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+	case LWS_CALLBACK_RAW_SKT_DROP_PROTOCOL:
+		hook_wsi_gone(wsi, 1);
+		break;
+
 	case LWS_CALLBACK_WSI_DESTROY:
-		hub = lwstp_hub_find(lws_get_context(wsi));
-		if (hub)
-			lwstp_detach_wsi(hub, wsi);
+		hook_wsi_gone(wsi, 0);
 		break;
 
 	default:

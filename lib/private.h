@@ -73,8 +73,16 @@ struct lwstp_conn {
 	struct lwstp_iter	*iters;	/* active foreach cursors (hub->lock) */
 	lws_dll2_t		ready_link; /* on pt->ready (pt->lock) */
 	int			tsi;	/* const: wsi's service thread */
+	char			watched; /* its protocol's hook will see it
+					  * close or unbind (hub->lock) */
 };
 
+/*
+ * A vhost whose protocols[0] callback runs lwstp_hook(): the hook has seen
+ * a server wsi's LWS_CALLBACK_WSI_CREATE there, which lws sends to
+ * protocols[0] only.  From then on LWS_CALLBACK_WSI_DESTROY of every wsi of
+ * the vhost reaches the hook.  Forgotten at LWS_CALLBACK_PROTOCOL_DESTROY.
+ */
 struct lwstp_vh {
 	UT_hash_handle		hh;	/* hub->vhosts, key vh (hub->lock) */
 	struct lws_vhost	*vh;
@@ -191,8 +199,15 @@ void
 lwstp_hub_unref(struct lwstp_hub *hub);
 struct lwstp_hub *
 lwstp_hub_find(struct lws_context *cx);
+/* how a wsi's death will reach the hook, if at all (hub.c) */
+enum {
+	LWSTP_COVER_NONE,	/* it will not: no task may be bound to it */
+	LWSTP_COVER_VHOST,	/* WSI_DESTROY, via its vhost's protocols[0] */
+	LWSTP_COVER_WATCH,	/* close / unbind, via its own protocol */
+};
 int
-__lwstp_hub_vhost_integrated(struct lwstp_hub *hub, struct lws_vhost *vh);
+__lwstp_hub_covers(struct lwstp_hub *hub, struct lws *wsi,
+		   struct lwstp_conn *conn);
 struct lwstp_conn *
 __lwstp_conn_find(struct lwstp_hub *hub, struct lws *wsi);
 struct lwstp_conn *
@@ -221,7 +236,7 @@ __lwstp_task_detach(struct lws_threadpool_task *task,
 void
 lwstp_tasks_free_list(lws_dll2_owner_t *list);
 void
-lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi);
+lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi, int watched_only);
 
 /* pool.c */
 void

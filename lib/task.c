@@ -14,7 +14,7 @@
 
 static const char * const error_names[] = {
 	"ok", "invalid argument", "queue full", "pool is finishing",
-	"out of memory", "vhost has no lwstp hook in protocols[0]"
+	"out of memory", "no lwstp hook will see this wsi close"
 };
 
 const char *
@@ -150,14 +150,16 @@ goes_on:
 }
 
 /*
- * LWS_CALLBACK_WSI_DESTROY: no task may keep the wsi.
+ * LWS_CALLBACK_WSI_DESTROY (watched_only 0), or the wsi's close or unbind
+ * callback reached its protocol's hook (watched_only 1: only a watched conn
+ * is affected, see hub.c): no task may keep the wsi.
  *
  * Two passes: first the tasks that end now (queued, done), then the ones on
  * workers.  Stopping a running task first would free its worker, which could
  * then start a queued task of this very wsi before the loop reached it.
  */
 void
-lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi)
+lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi, int watched_only)
 {
 	struct lws_threadpool_task *task;
 	lws_dll2_owner_t to_free;
@@ -169,10 +171,11 @@ lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi)
 
 	lwstp_lock(&hub->lock);
 	conn = __lwstp_conn_find(hub, wsi);
-	if (!conn) {
+	if (!conn || (watched_only && !conn->watched)) {
 		lwstp_unlock(&hub->lock);
 		return;
 	}
+	conn->watched = 0;
 	it.up = conn->iters;	/* keeps conn while we walk it */
 	conn->iters = &it;
 
@@ -206,9 +209,8 @@ enqueue_va(struct lws_threadpool *tp, const struct lws_threadpool_task_args *a,
 	struct lws_threadpool_task *task;
 	struct lwstp_conn *conn = NULL;
 	char name[LWSTP_NAME_LEN];
-	struct lws_vhost *vh;
 	size_t nlen;
-	int err;
+	int err, cover;
 
 	if (ptask)
 		*ptask = NULL;
@@ -246,27 +248,36 @@ enqueue_va(struct lws_threadpool *tp, const struct lws_threadpool_task_args *a,
 	task->cleanup = a->cleanup;
 	task->outlive = !!a->async_task;
 
-	vh = lws_get_vhost(a->wsi);
-
 	lwstp_lock(&tp->hub->lock);
 
-	if (!__lwstp_hub_vhost_integrated(tp->hub, vh)) {
+	conn = __lwstp_conn_find(tp->hub, a->wsi);
+	cover = __lwstp_hub_covers(tp->hub, a->wsi, conn);
+	if (cover == LWSTP_COVER_NONE) {
+		const struct lws_protocols *p = lws_get_protocol(a->wsi);
+
+		conn = NULL;
 		err = LWSTP_E_NO_INTEGRATION;
-		lwsl_err("lwstp: %s: enqueue %s: vhost '%s' is not integrated:"
-			 " its protocols[0] callback must be "
-			 "lwstp_callback_http_dummy or call lwstp_hook() (and "
-			 "have seen LWS_CALLBACK_PROTOCOL_INIT)\n",
-			 tp->name, name, lws_get_vhost_name(vh));
+		lwsl_err("lwstp: %s: enqueue %s: no lwstp hook will see this "
+			 "wsi close: vhost '%s' has none in its protocols[0] "
+			 "callback (lwstp_callback_http_dummy, or lwstp_hook() "
+			 "first thing in it), and the wsi's protocol '%s' has "
+			 "not passed an established callback of this wsi "
+			 "through lwstp_hook()\n", tp->name, name,
+			 lws_get_vhost_name(lws_get_vhost(a->wsi)),
+			 p && p->name ? p->name : "(none)");
 		goto bail;
 	}
 
-	conn = __lwstp_conn_get(tp->hub, a->wsi);
+	if (!conn)
+		conn = __lwstp_conn_get(tp->hub, a->wsi);
 	if (!conn) {
 		err = LWSTP_E_NOMEM;
 		lwsl_err("lwstp: %s: enqueue %s: out of memory\n", tp->name,
 			 name);
 		goto bail;
 	}
+	if (cover == LWSTP_COVER_WATCH)
+		conn->watched = 1;
 
 	lwstp_lock(&tp->lock);
 	if (tp->finishing) {

@@ -60,22 +60,38 @@ cb_hooked0(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	   void *in, size_t len)
 {
 	lwstp_hook(wsi, reason, user, in, len);
-	if (reason == LWS_CALLBACK_PROTOCOL_INIT)
-		((struct h *)lws_context_user(lws_get_context(wsi)))->inited = 1;
 
 	return cb_plain0(wsi, reason, user, in, len);
 }
 
+/* a raw protocol that integrates itself: the hook first thing in it */
+static int
+cb_raw_hooked(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
+{
+	struct h_conn *c = lws_get_opaque_user_data(wsi);
+
+	lwstp_hook(wsi, reason, user, in, len);
+	if (reason == LWS_CALLBACK_RAW_CLOSE && c)
+		c->closed = 1;
+
+	return cb_raw(wsi, reason, user, in, len);
+}
+
+#define P(n, cb) { .name = n, .callback = cb }
+
 static const struct lws_protocols protocols_hooked[] = {
-	{ "http", cb_hooked0, 0, 0, 0, NULL, 0 },
-	{ "raw-test", cb_raw, 0, 0, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+	P("http", cb_hooked0), P("raw-test", cb_raw), { .name = NULL }
 };
 
 static const struct lws_protocols protocols_plain[] = {
-	{ "http", cb_plain0, 0, 0, 0, NULL, 0 },
-	{ "raw-test", cb_raw, 0, 0, 0, NULL, 0 },
-	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+	P("http", cb_plain0), P("raw-test", cb_raw), { .name = NULL }
+};
+
+/* the hook only in protocols[1]: it covers that protocol's wsis alone */
+static const struct lws_protocols protocols_own[] = {
+	P("http", cb_plain0), P("raw-hooked", cb_raw_hooked),
+	P("raw-test", cb_raw), { .name = NULL }
 };
 
 static void
@@ -88,12 +104,6 @@ tick_cb(lws_sorted_usec_list_t *sul)
 }
 
 static int
-inited(void *arg)
-{
-	return ((struct h *)arg)->inited;
-}
-
-static int
 destroyed(void *arg)
 {
 	return ((struct h_conn *)arg)->destroyed;
@@ -101,6 +111,12 @@ destroyed(void *arg)
 
 int
 h_init(struct h *h, const char *evlib)
+{
+	return h_init_vhosts(h, evlib, H_VH_HOOKED | H_VH_PLAIN | H_VH_OWN);
+}
+
+int
+h_init_vhosts(struct h *h, const char *evlib, int vhosts)
 {
 	struct lws_context_creation_info info;
 
@@ -147,19 +163,32 @@ h_init(struct h *h, const char *evlib)
 	if (!h->cx)
 		return -1;
 
-	info.vhost_name = "hooked";
-	info.protocols = protocols_hooked;
-	h->vh = lws_create_vhost(h->cx, &info);
-	info.vhost_name = "plain";
-	info.protocols = protocols_plain;
-	h->vh_plain = lws_create_vhost(h->cx, &info);
-	if (!h->vh || !h->vh_plain)
-		return -1;
+	if (vhosts & H_VH_HOOKED) {
+		info.vhost_name = "hooked";
+		info.protocols = protocols_hooked;
+		h->vh = lws_create_vhost(h->cx, &info);
+		if (!h->vh)
+			return -1;
+	}
+	if (vhosts & H_VH_PLAIN) {
+		info.vhost_name = "plain";
+		info.protocols = protocols_plain;
+		h->vh_plain = lws_create_vhost(h->cx, &info);
+		if (!h->vh_plain)
+			return -1;
+	}
+	if (vhosts & H_VH_OWN) {
+		info.vhost_name = "own";
+		info.protocols = protocols_own;
+		h->vh_own = lws_create_vhost(h->cx, &info);
+		if (!h->vh_own)
+			return -1;
+	}
 
 	lws_sul_schedule(h->cx, 0, &h->tick, tick_cb, 5 * LWS_US_PER_MS);
+	h_service_some(h);
 
-	/* lws runs LWS_CALLBACK_PROTOCOL_INIT once it services */
-	return h_service_until(h, inited, h);
+	return 0;
 }
 
 void
@@ -193,8 +222,12 @@ h_destroy(struct h *h)
 }
 
 struct h_conn *
-h_conn(struct h *h, int integrated)
+h_conn(struct h *h, int kind)
 {
+	static const char * const prot[] = {
+		"raw-test", "raw-test", "raw-hooked", "raw-test"
+	};
+	struct lws_vhost *vh[] = { h->vh_plain, h->vh, h->vh_own, h->vh_own };
 	struct h_conn *c = calloc(1, sizeof(*c));
 	lws_sock_file_fd_type fd;
 	int sv[2];
@@ -205,9 +238,8 @@ h_conn(struct h *h, int integrated)
 	}
 	fd.sockfd = sv[0];
 	c->peer_fd = sv[1];
-	c->wsi = lws_adopt_descriptor_vhost(integrated ? h->vh : h->vh_plain,
-					    LWS_ADOPT_SOCKET, fd, "raw-test",
-					    NULL);
+	c->wsi = lws_adopt_descriptor_vhost(vh[kind], LWS_ADOPT_SOCKET, fd,
+					    prot[kind], NULL);
 	if (!c->wsi) {
 		close(sv[1]);
 		free(c);

@@ -32,6 +32,7 @@ struct h_conn {
 	int		peer_fd;	/* the other end */
 	int		writables;	/* RAW_WRITEABLE callbacks seen */
 	int		destroyed;	/* WSI_DESTROY seen */
+	int		closed;		/* RAW_CLOSE seen (raw-hooked) */
 	/* called on the service thread at each writable, if set */
 	void		(*on_writable)(struct h_conn *c);
 	void		*priv;
@@ -40,19 +41,26 @@ struct h_conn {
 struct h {
 	lws_sorted_usec_list_t	tick;		/* keeps lws_service() ticking */
 	struct lws_context	*cx;
-	struct lws_vhost	*vh;		/* integrated */
-	struct lws_vhost	*vh_plain;	/* protocols[0] without hook */
+	struct lws_vhost	*vh;		/* integrated: hook in protocols[0] */
+	struct lws_vhost	*vh_plain;	/* no hook at all */
+	struct lws_vhost	*vh_own;	/* hook only in protocols[1] */
 	int			evlib;		/* H_EV_* */
-	int			inited;		/* PROTOCOL_INIT seen on vh */
 	void			*loop;		/* our foreign loop, if evlib */
 };
 
 enum { H_EV_POLL, H_EV_UV, H_EV_EV, H_EV_GLIB };
+enum { H_VH_HOOKED = 1, H_VH_PLAIN = 2, H_VH_OWN = 4 };
 
 /* evlib: NULL for the default poll loop, or "uv", "ev", "glib" */
-int  h_init(struct h *h, const char *evlib);
+int  h_init(struct h *h, const char *evlib);	/* all three vhosts */
+int  h_init_vhosts(struct h *h, const char *evlib, int vhosts); /* H_VH_* */
 void h_destroy(struct h *h);
-struct h_conn *h_conn(struct h *h, int integrated);
+/*
+ * A raw wsi, kind H_CONN_*: on the plain vhost, the integrated one, or the
+ * "own" vhost bound to its hooked protocol or to its unhooked one.
+ */
+enum { H_CONN_PLAIN, H_CONN_HOOKED, H_CONN_OWN, H_CONN_OWN_PLAIN };
+struct h_conn *h_conn(struct h *h, int kind);
 /* closes the wsi and services until it is freed (WSI_DESTROY seen) */
 void h_close(struct h_conn *c);
 void h_conn_free(struct h_conn *c);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -984,6 +985,179 @@ test_context_destroy(void)
 	h_task_fini(&q);
 }
 
+/*
+ * The hook only in the wsi's own protocol (vhost "own": protocols[0] is
+ * plain lws_callback_http_dummy, protocols[1] calls lwstp_hook() first).
+ * Its wsis may have tasks, get writables and have their tasks detached at
+ * RAW_CLOSE, before lws frees them; a wsi of the unhooked protocols[2] of
+ * the same vhost is refused.
+ */
+static int
+closed_is_set(void *arg)
+{
+	return ((struct h_conn *)arg)->closed;
+}
+
+static void
+test_own_protocol_hook(void)
+{
+	struct lws_threadpool *tp = pool(1, 8, 0);
+	struct h_conn *c = h_conn(&H, H_CONN_OWN), *o, *c2;
+	struct h_task run, queued, other, fin;
+	struct reaper r = { 0 };
+
+	h_task_init(&run, R_STOP, 0);
+	h_task_script(&run, 1, R_CHECK);
+	h_task_init(&queued, R_FIN, 0);
+	h_task_init(&other, R_FIN, 1);
+	h_task_init(&fin, R_FIN, 1);
+
+	/* adopted into the hooked protocol: RAW_ADOPT passed the hook */
+	CHECK_EQ(enqueue(tp, &run, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&run, 1);
+
+	/* a wsi of the unhooked protocol: refused, nothing queued */
+	o = h_conn(&H, H_CONN_OWN_PLAIN);
+	CHECK_EQ(enqueue(tp, &other, o->wsi), LWSTP_E_NO_INTEGRATION);
+	CHECK_EQ(other.cleanups, 0);
+
+	/* another hooked wsi came since; c, watched now, still takes tasks */
+	c2 = h_conn(&H, H_CONN_OWN);
+	CHECK_EQ(enqueue(tp, &queued, c->wsi), LWSTP_OK);
+	CHECK_EQ(stats(tp).queued, 1);
+
+	/* and c2's task ends with a writable on c2, reaped there */
+	c2->priv = &r;
+	c2->on_writable = on_writable_reap;
+	lws_threadpool_task_sync(run.handle, 0);	/* misuse: ignored */
+	CHECK_EQ(enqueue(tp, &fin, c2->wsi), LWSTP_OK);
+
+	/*
+	 * Close c with one task running and one queued: at RAW_CLOSE the
+	 * queued one ends with the wsi, the running one is detached and asked
+	 * to stop.  Without the detach, lws would free a wsi the pool still
+	 * holds.
+	 */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+	h_service_until(&H, closed_is_set, c);
+	CHECK_EQ(queued.cleanups, 1);
+	CHECK(queued.cleanup_wsi != NULL);
+	CHECK_EQ(queued.calls, 0);
+	CHECK_EQ(stats(tp).detached, 1);
+	h_task_allow(&run, 1);
+	h_task_wait_calls(&run, 2);
+	CHECK_EQ(run.status[1], STOPPING);
+	h_task_allow(&run, 1);
+	h_task_wait_cleanups(&run, 1);
+	CHECK(run.cleanup_wsi == NULL);
+	CHECK(run.cleanup_on_worker);
+	c->wsi = NULL;
+
+	/* the worker is free again: c2's task runs, c2 gets its writable */
+	service_writables(c2, 1);
+	CHECK_EQ(r.reaped, 1);
+	CHECK_EQ(fin.cleanups, 1);
+	CHECK(fin.cleanup_wsi != NULL);
+
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(other.cleanups, 0);
+	h_task_fini(&run);
+	h_task_fini(&queued);
+	h_task_fini(&other);
+	h_task_fini(&fin);
+	h_conn_free(c);
+	h_conn_free(c2);
+	h_conn_free(o);
+}
+
+/*
+ * A vhost whose protocols[0] has the hook but whose later protocol fails
+ * LWS_CALLBACK_PROTOCOL_INIT is freed by lws without PROTOCOL_DESTROY.  An
+ * unhooked vhost created next, usually at the same address, must not pass
+ * for integrated: its wsis are refused.
+ */
+static struct lws_vhost *failed_vh;
+
+static int
+cb_fail0(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	 void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_PROTOCOL_INIT)
+		failed_vh = lws_get_vhost(wsi);
+
+	return lwstp_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* fails its init as a plugin with bad options does: after its vh priv
+ * exists (lws 4.1.6 dereferences the vh priv array of a failing protocol) */
+static int
+cb_fail_init(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	     void *in, size_t len)
+{
+	if (reason != LWS_CALLBACK_PROTOCOL_INIT)
+		return 0;
+	lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi),
+				    16);
+
+	return -1;
+}
+
+static void
+test_failed_protocol_init(void)
+{
+	static const struct lws_protocols failing[] = {
+		{ .name = "http", .callback = cb_fail0 },
+		{ .name = "fails", .callback = cb_fail_init },
+		{ .name = NULL }
+	};
+	static const struct lws_protocols unhooked[] = {
+		{ .name = "http", .callback = lws_callback_http_dummy },
+		{ .name = "raw-test", .callback = lws_callback_http_dummy },
+		{ .name = NULL }
+	};
+	struct lws_context_creation_info info;
+	struct lws_threadpool *tp = pool(1, 8, 0);
+	struct h_task t;
+	struct lws_vhost *vh;
+	lws_sock_file_fd_type fd;
+	struct lws *wsi;
+	int sv[2];
+
+	h_task_init(&t, R_FIN, 1);
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.vhost_name = "fails";
+	info.protocols = failing;
+	lws_set_log_level(0, NULL);	/* lws logs the failed init */
+	CHECK(!lws_create_vhost(H.cx, &info));
+	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+
+	info.vhost_name = "unhooked";
+	info.protocols = unhooked;
+	vh = lws_create_vhost(H.cx, &info);
+	CHECK(vh != NULL);
+	if (failed_vh && vh != failed_vh)
+		printf("  (the new vhost is not at the failed one's address)\n");
+
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	fd.sockfd = sv[0];
+	wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_SOCKET, fd, "raw-test",
+					 NULL);
+	CHECK(wsi != NULL);
+	if (wsi) {
+		CHECK_EQ(enqueue(tp, &t, wsi), LWSTP_E_NO_INTEGRATION);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_SYNC);
+		h_service_some(&H);
+	}
+	close(sv[1]);
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(t.cleanups, 0);
+	h_task_fini(&t);
+	lws_vhost_destroy(vh);
+	h_service_some(&H);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1006,6 +1180,8 @@ main(int argc, char **argv)
 		{ "deprecated", test_deprecated },
 		{ "two_contexts", test_two_contexts },
 		{ "worker_priority", test_worker_priority },
+		{ "own_protocol_hook", test_own_protocol_hook },
+		{ "failed_protocol_init", test_failed_protocol_init },
 		{ "context_destroy", test_context_destroy },
 	};
 	size_t i;

@@ -256,7 +256,7 @@ test_enqueue_args(void)
 	h_task_args(&t, plain->wsi, &a);
 	m = log_mark();
 	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "x"), LWSTP_E_NO_INTEGRATION);
-	CHECK_LOG(m, "not integrated", "protocols[0]");
+	CHECK_LOG(m, "no lwstp hook will see this wsi close", "protocols[0]");
 
 	/* a NULL cleanup and a NULL or over-long name are fine */
 	memset(longname, 'n', sizeof(longname) - 1);
