@@ -106,8 +106,8 @@ pss_bind(struct lwstp_pss *pss, struct lwstp_pvh *vhd, struct lws *wsi,
 }
 
 static int
-callback_lws_threadpool(struct lws *wsi, enum lws_callback_reasons reason,
-			void *user, void *in, size_t len)
+plugin_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		void *user, void *in, size_t len)
 {
 	struct lwstp_pss *pss = (struct lwstp_pss *)user;
 	struct lwstp_pvh *vhd = NULL;
@@ -183,6 +183,32 @@ callback_lws_threadpool(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 
 	return 0;
+}
+
+/*
+ * The plugin integrates itself: its wsis are covered by lwstp_hook() in its
+ * own callback, so it also runs where protocols[0] is lws's plain dummy (as
+ * in lwsws).  The hook runs first, so that an established callback makes
+ * its wsi eligible for tasks; but after our own close and unbind handling,
+ * which dequeues the task handles the connection keeps.
+ */
+static int
+callback_lws_threadpool(struct lws *wsi, enum lws_callback_reasons reason,
+			void *user, void *in, size_t len)
+{
+	int closing = reason == LWS_CALLBACK_CLOSED ||
+		      reason == LWS_CALLBACK_CLOSED_HTTP ||
+		      reason == LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL ||
+		      reason == LWS_CALLBACK_HTTP_DROP_PROTOCOL;
+	int r;
+
+	if (!closing)
+		lwstp_hook(wsi, reason, user, in, len);
+	r = plugin_callback(wsi, reason, user, in, len);
+	if (closing)
+		lwstp_hook(wsi, reason, user, in, len);
+
+	return r;
 }
 
 /**

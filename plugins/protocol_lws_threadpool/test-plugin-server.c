@@ -6,6 +6,10 @@
  * /result over http on 127.0.0.1.  protocols[0] is the lwstp integration,
  * here a callback of our own that calls lwstp_hook() first.
  *
+ *   --plain-http	protocols[0] without the hook: lws_callback_http_dummy
+ *			(as lwsws has it; with --sndbuf, a callback that only
+ *			sets SO_SNDBUF first), so the plugin's own hook is the
+ *			whole integration
  *   --port N		listen port (default 7682; 0: pick one)
  *   --pvo name=value	a per-vhost option of the protocol, as a config
  *			would give it (repeatable; not checked here: the
@@ -45,6 +49,19 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	lwstp_hook(wsi, reason, user, in, len);
 
 	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION && sndbuf &&
+	    setsockopt((int)(lws_intptr_t)in, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		       sizeof(sndbuf)))
+		lwsl_warn("SO_SNDBUF %d failed\n", sndbuf);
+
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* --plain-http with --sndbuf: no lwstp hook, only SO_SNDBUF */
+static int
+callback_http_plain(struct lws *wsi, enum lws_callback_reasons reason,
+		    void *user, void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION &&
 	    setsockopt((int)(lws_intptr_t)in, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		       sizeof(sndbuf)))
 		lwsl_warn("SO_SNDBUF %d failed\n", sndbuf);
@@ -131,6 +148,9 @@ main(int argc, const char **argv)
 		nvh = atoi(p);
 	if ((p = lws_cmdline_option(argc, argv, "--sndbuf")))
 		sndbuf = atoi(p);
+	if (lws_cmdline_option(argc, argv, "--plain-http"))
+		protocols[0].callback = sndbuf ? callback_http_plain :
+						 lws_callback_http_dummy;
 	if (nvh < 1 || nvh > MAX_VHOSTS) {
 		fprintf(stderr, "--vhosts takes 1..%d\n", MAX_VHOSTS);
 		return 2;

@@ -46,6 +46,7 @@ TIMEOUT = 60            # seconds any single wait may take
 passed = 0
 failed = 0
 servers = []            # every server started, so none outlives the test
+SERVER_ARGS = []        # given after the binary: passed to every server
 
 
 def check(cond, what):
@@ -88,7 +89,7 @@ class Server:
     def __init__(self, binary, *pvos, extra=()):
         self.log = tempfile.NamedTemporaryFile(prefix="plugin-e2e-",
                                                suffix=".log", delete=False)
-        args = [binary, "--port", "0"] + list(extra)
+        args = [binary, "--port", "0"] + SERVER_ARGS + list(extra)
         for p in pvos:
             args += ["--pvo", p]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
@@ -886,8 +887,9 @@ async def main(binary):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: test_e2e.py <test-plugin-server>")
+    if len(sys.argv) < 2:
+        sys.exit("usage: test_e2e.py <test-plugin-server> [server args]")
+    SERVER_ARGS[:] = sys.argv[2:]
     try:
         asyncio.run(main(sys.argv[1]))
     except Exception as e:      # an exception is a failed check too
