@@ -208,9 +208,13 @@ static const struct lws_protocols conftest_protocols[] = {
 
 LWS_VISIBLE const lws_plugin_protocol_t lwstp_conftest = {
 	.hdr = {
-		"lwstp conftest",
-		"lws_protocol_plugin",
-		LWS_PLUGIN_API_MAGIC
+		.name = "lwstp conftest",
+		._class = "lws_protocol_plugin",
+#if LWS_PLUGIN_API_MAGIC >= 191
+		/* 4.3's header has it, and lws_plugins_init() checks it */
+		.lws_build_hash = LWS_BUILD_HASH,
+#endif
+		.api_magic = LWS_PLUGIN_API_MAGIC
 	},
 
 	.protocols = conftest_protocols,
