@@ -103,7 +103,8 @@ main(int argc, const char **argv)
 
 	r = lws_plugins_init(&list, dirs, "lws_protocol_plugin", NULL,
 			     each_plugin, NULL);
-	CHECK(!r && loaded == 1 && plugin, "lws_plugins_init: r %d, %d "
+	/* without a filter, 4.3 returns 1 even if it loaded (4.1.6: 0) */
+	CHECK(loaded == 1 && plugin, "lws_plugins_init: r %d, %d "
 	      "loaded from %s", r, loaded, dirs[0]);
 	if (!plugin)
 		goto out;
