@@ -46,6 +46,20 @@ each_plugin(struct lws_plugin *p, void *user)
 	return 0;
 }
 
+/* the plugin's callback, through which it has seen PROTOCOL_INIT or not */
+static lws_callback_function *plugin_cb;
+static int init_seen;
+
+static int
+plugin_cb_seen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	       void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_PROTOCOL_INIT)
+		init_seen = 1;
+
+	return plugin_cb(wsi, reason, user, in, len);
+}
+
 /*
  * A context whose one vhost has protocols[0] = the lwstp hook and the
  * plugin's protocol, with one option.  Returns 1 if the protocol came up
@@ -59,12 +73,16 @@ run_context(const char *opt, const char *value)
 	struct lws_protocols protocols[3];
 	struct lws_context *cx;
 	struct lws_vhost *vh;
+	lws_usec_t deadline;
 	int up;
 
 	memset(protocols, 0, sizeof(protocols));
 	protocols[0].name = "http";
 	protocols[0].callback = lwstp_callback_http_dummy;
 	protocols[1] = plugin->protocols[0];
+	plugin_cb = protocols[1].callback;
+	protocols[1].callback = plugin_cb_seen;
+	init_seen = 0;
 
 	memset(&pvo_opt, 0, sizeof(pvo_opt));
 	pvo_opt.name = opt;
@@ -83,7 +101,14 @@ run_context(const char *opt, const char *value)
 	cx = lws_create_context(&info);
 	if (!cx)
 		return -1;
-	lws_service(cx, 0);	/* protocols are initialised here */
+	/*
+	 * lws initialises the protocols from a timer it sets at context
+	 * creation, 1 us ahead: the first service may come before it.
+	 */
+	deadline = lws_now_usecs() + LWS_US_PER_SEC;
+	while (!init_seen && lws_now_usecs() < deadline)
+		if (lws_service(cx, -1) < 0)	/* -1: do not wait */
+			break;
 	vh = lws_get_vhost_by_name(cx, "load-test");
 	up = vh && lws_protocol_vh_priv_get(vh,
 			lws_vhost_name_to_protocol(vh, "lws-threadpool"));
