@@ -21,6 +21,7 @@ struct lwstp_server {
 struct lwstp_server_vhost {
 	struct lws_protocols		*protocols;	/**< [0] is "http" */
 	struct lws_protocol_vhost_options http_pvo;	/**< enables [0] */
+	struct lws_protocol_vhost_options up_pvo;	/**< enables the last */
 	struct lws_vhost		*vhost;
 };
 

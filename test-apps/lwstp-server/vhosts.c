@@ -7,6 +7,7 @@
  *
  *   protocols[0]	"http", lwstp_callback_http_dummy: the lwstp integration
  *   protocols[1..]	the plugin protocols the vhost's "ws-protocols" names
+ *   last		"lwstp-server-up": tells that all the others came up
  *
  * lws gives a protocol LWS_CALLBACK_PROTOCOL_INIT on a vhost with per-vhost
  * options only if the options name it, so protocols[0] gets an (empty)
@@ -45,6 +46,29 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols proto_http = {
 	"http", callback_http, 0, 0, 0, NULL, 0
+};
+
+/*
+ * The last protocol of every vhost.  lws initialises a vhost's protocols
+ * in order and stops at the first that fails, so this one has per-vhost
+ * data if and only if all of them came up.  lws 4.1.6's lws_protocol_init()
+ * then returns non-zero; 4.3's only warns ("some protocols did not init")
+ * and the vhost would serve half-initialised.
+ */
+static int
+callback_up(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	    void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_PROTOCOL_INIT &&
+	    !lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
+					 lws_get_protocol(wsi), 1))
+		return -1;
+
+	return 0;
+}
+
+static const struct lws_protocols proto_up = {
+	"lwstp-server-up", callback_up, 0, 0, 0, NULL, 0
 };
 
 static int
@@ -186,8 +210,8 @@ vhost_create(struct lwstp_server *s, struct lwstp_server_vhost *sv,
 	struct in_addr a4;
 	int n = 1;
 
-	/* protocols[0], the enabled plugin protocols, the terminator */
-	sv->protocols = calloc((size_t)vh->count_pvo + 2,
+	/* protocols[0], the enabled plugin protocols, "up", the terminator */
+	sv->protocols = calloc((size_t)vh->count_pvo + 3,
 			       sizeof(*sv->protocols));
 	if (!sv->protocols)
 		return -1;
@@ -198,19 +222,26 @@ vhost_create(struct lwstp_server *s, struct lwstp_server_vhost *sv,
 		if (pr)	/* lwstp_server_check() vouched for the others */
 			sv->protocols[n++] = *pr;
 	}
+	sv->protocols[n] = proto_up;
 
-	/* an options entry of its own gets protocols[0] its PROTOCOL_INIT */
+	/*
+	 * An options entry of its own gets protocols[0] and "up" their
+	 * PROTOCOL_INIT (lws 4.3 sends it only to protocols named there).
+	 */
 	sv->http_pvo.next = vh->pvo;
 	sv->http_pvo.name = proto_http.name;
 	sv->http_pvo.value = "";
+	sv->up_pvo.next = vhost_enables(vh, proto_http.name) ? vh->pvo :
+							      &sv->http_pvo;
+	sv->up_pvo.name = proto_up.name;
+	sv->up_pvo.value = "";
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = vh->name;
 	info.port = port >= 0 ? port : vh->port;
 	info.iface = vh->iface;
 	info.protocols = sv->protocols;
-	info.pvo = vhost_enables(vh, proto_http.name) ? vh->pvo :
-							 &sv->http_pvo;
+	info.pvo = &sv->up_pvo;
 	info.mounts = vh->mounts;
 	info.headers = vh->headers;
 	info.keepalive_timeout = vh->keepalive_timeout;
@@ -294,13 +325,20 @@ lwstp_server_create(struct lwstp_server *s, const struct lwstp_conf *c,
 	 * that a protocol refusing its options (lws logs which) stops the
 	 * server here.
 	 */
-	if (lws_protocol_init(s->context)) {
-		lwsl_err("lwstp-server: a protocol failed to initialise "
-			 "(its options?)\n");
-		return -1;
-	}
+	if (lws_protocol_init(s->context))
+		goto failed;
+	for (i = 0; i < s->count_vhosts; i++)
+		if (!lws_protocol_vh_priv_get(s->vhosts[i].vhost,
+				lws_vhost_name_to_protocol(s->vhosts[i].vhost,
+							   proto_up.name)))
+			goto failed;
 
 	return 0;
+
+failed:
+	lwsl_err("lwstp-server: a protocol failed to initialise "
+		 "(its options?)\n");
+	return -1;
 }
 
 void
