@@ -61,6 +61,8 @@ if [ "$cmd" = build ]; then
 	       -I"$src/fuzz" -I"$plugin" -I"$server")
 	read -r -a lws_cflags <<< "$(pkg-config --cflags libwebsockets)"
 	read -r -a lws_libs <<< "$(pkg-config --libs libwebsockets)"
+	# run with the lws linked against, wherever pkg-config found it
+	lws_libs+=("-Wl,-rpath,$(pkg-config --variable=libdir libwebsockets)")
 	for t in msg opts conf; do
 		# shellcheck disable=SC2046
 		"$cc" "${flags[@]}" "${lws_cflags[@]}" \

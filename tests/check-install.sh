@@ -7,8 +7,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 libdir=$(dirname "$(find "$tmp/prefix" -name liblwstp.so | head -n1)")
-export PKG_CONFIG_PATH=$libdir/pkgconfig
-export LD_LIBRARY_PATH=$libdir
+# the lws this build found (PKG_CONFIG_PATH may name another than the
+# system's) stays found, at build and at run time
+export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+export LD_LIBRARY_PATH=$libdir:$(pkg-config --variable=libdir libwebsockets)
 
 pass=0 fail=0
 # shellcheck disable=SC2046
