@@ -62,12 +62,18 @@ if [ "$cmd" = build ]; then
 	read -r -a lws_cflags <<< "$(pkg-config --cflags libwebsockets)"
 	read -r -a lws_libs <<< "$(pkg-config --libs libwebsockets)"
 	# run with the lws linked against, wherever pkg-config found it
-	lws_libs+=("-Wl,-rpath,$(pkg-config --variable=libdir libwebsockets)")
+	lws_libdir=$(readlink -f "$(pkg-config --variable=libdir libwebsockets)")
+	lws_libs+=("-Wl,-rpath,$lws_libdir")
 	for t in msg opts conf; do
 		# shellcheck disable=SC2046
 		"$cc" "${flags[@]}" "${lws_cflags[@]}" \
 			"$src/fuzz/fuzz_$t.c" $(sources "$t") \
 			"${lws_libs[@]}" -o "$out/fuzz_$t"
+		got=$(ldd "$out/fuzz_$t" | awk '$1 ~ /^libwebsockets/ { print $3 }')
+		if [ "$(dirname "$(readlink -f "$got")")" != "$lws_libdir" ]; then
+			echo "FAIL: fuzz_$t runs on '$got', not on $lws_libdir"
+			exit 1
+		fi
 		echo "fuzz: built $out/fuzz_$t"
 	done
 	echo "1 passed, 0 failed"
