@@ -6,6 +6,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
       libuv1-dev libev-dev libglib2.0-dev python3-websockets
       chromium fonts-dejavu-core clang libclang-rt-14-dev)
+# scripts/lws-build.sh: lws from Debian's source packages (dpkg-source,
+# dpkg-buildflags), and the Build-Depends of libwebsockets (bookworm and
+# trixie) that its options need beyond the above; debhelper is not needed
+pkgs+=(dpkg-dev libssl-dev zlib1g-dev libcap-dev openssl)
 
 missing=()
 for p in "${pkgs[@]}"; do
