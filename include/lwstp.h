@@ -45,8 +45,10 @@ enum lwstp_error {
 	LWSTP_E_QUEUE_FULL	= -2, /**< max_queue_depth tasks already wait */
 	LWSTP_E_SHUTTING_DOWN	= -3, /**< lws_threadpool_finish() was called */
 	LWSTP_E_NOMEM		= -4, /**< out of memory */
-	LWSTP_E_NO_INTEGRATION	= -5, /**< the wsi's vhost lacks the lwstp hook
-				       *  in protocols[0] (see lwstp_hook()) */
+	LWSTP_E_NO_INTEGRATION	= -5, /**< no lwstp_hook() will see the wsi go:
+				       *  none in its vhost's protocols[0], and
+				       *  its own protocol's hook has not seen
+				       *  it established (see lwstp_hook()) */
 };
 
 /** struct lwstp_create_args - everything lws_threadpool_create_args has,
@@ -106,19 +108,27 @@ LWS_VISIBLE LWS_EXTERN const char *
 lwstp_strerror(int err);
 
 /**
- * lwstp_hook() - the service-thread integration; call it from protocols[0]
+ * lwstp_hook() - the service-thread integration: one call in a callback
  *
- * The distro lws has no threadpool hooks, so the library learns of
- * worker wake-ups (LWS_CALLBACK_EVENT_WAIT_CANCELLED), of connections being
- * freed (LWS_CALLBACK_WSI_DESTROY, only delivered to a vhost's protocols[0])
- * and of which vhosts are integrated (LWS_CALLBACK_PROTOCOL_INIT / _DESTROY)
- * through this function.  If protocols[0] of your vhost has its own
- * callback, call this first thing in it with the same arguments and carry
- * on with your own handling.  Always returns 0.
+ * The distro lws has no threadpool hooks, so the library learns of worker
+ * wake-ups (LWS_CALLBACK_EVENT_WAIT_CANCELLED, broadcast to every protocol)
+ * and of connections going away through this function.  Call it first
+ * thing, with the same arguments, in one of two places:
  *
- * It must be protocols[0]: enqueueing a task for a wsi whose vhost never
- * passed LWS_CALLBACK_PROTOCOL_INIT through this hook fails with
- * LWSTP_E_NO_INTEGRATION.
+ *  - the callback of a vhost's protocols[0]: every wsi of that vhost may
+ *    have tasks (lws sends WSI_CREATE of server wsis and WSI_DESTROY of all
+ *    wsis there only);
+ *  - the callback of the protocol that enqueues: its wsis may have tasks
+ *    once the hook saw one of their established callbacks (ESTABLISHED,
+ *    RECEIVE, SERVER_WRITEABLE, HTTP, HTTP_BODY, HTTP_WRITEABLE, RAW_ADOPT,
+ *    RAW_RX, RAW_WRITEABLE).  At the wsi's close or unbind callback (CLOSED,
+ *    CLOSED_HTTP, RAW_CLOSE, *_DROP_PROTOCOL) the hook ends its queued and
+ *    done tasks and detaches running ones, so handles kept from before are
+ *    invalid after it: if you dequeue kept handles yourself there, call the
+ *    hook after doing so for those reasons.
+ *
+ * Enqueueing for any other wsi fails with LWSTP_E_NO_INTEGRATION.  Always
+ * returns 0.
  */
 LWS_VISIBLE LWS_EXTERN int
 lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -129,7 +139,8 @@ lwstp_hook(struct lws *wsi, enum lws_callback_reasons reason, void *user,
  *
  * lwstp_hook() followed by lws_callback_http_dummy().  Put it in
  * protocols[0] where you had lws_callback_http_dummy: that one line is the
- * whole integration for that vhost.
+ * whole integration for that vhost.  Elsewhere it integrates the protocol
+ * it stands for (see lwstp_hook()).
  */
 LWS_VISIBLE LWS_EXTERN int
 lwstp_callback_http_dummy(struct lws *wsi, enum lws_callback_reasons reason,
