@@ -168,7 +168,15 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 	__lwstp_hist_add(tp->st.sync_wait_us, lws_now_usecs() - t0);
 }
 
-/* run one task to its end; tp->lock held on entry and exit */
+/*
+ * Run one task to its end; tp->lock held on entry and exit.
+ *
+ * Stop semantics are upstream's: once a stop was asked (dequeue, wsi
+ * closed, finish, sync timeout), the task is called at most once more, with
+ * LWS_TP_STATUS_STOPPING, and whatever that call returns ends it: FINISHED
+ * stays FINISHED, anything else becomes STOPPED.  A call in progress is
+ * never interrupted: finish and destroy wait for it.
+ */
 static void
 __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 {
@@ -188,8 +196,16 @@ __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 
 		if (r & LWS_TP_RETURN_FLAG_OUTLIVE)
 			task->outlive = 1;
+		r &= ~LWS_TP_RETURN_FLAG_OUTLIVE;
 
-		switch ((int)(r & ~LWS_TP_RETURN_FLAG_OUTLIVE)) {
+		if (s == LWS_TP_STATUS_STOPPING) {
+			/* its one call after the stop request: it ends now */
+			task->status = r == LWS_TP_RETURN_FINISHED ?
+				LWS_TP_STATUS_FINISHED : LWS_TP_STATUS_STOPPED;
+			break;
+		}
+
+		switch ((int)r) {
 		case LWS_TP_RETURN_CHECKING_IN:
 			break;
 		case LWS_TP_RETURN_SYNC:

@@ -326,6 +326,7 @@ task_fn(void *user, enum lws_threadpool_task_status s)
 
 	pthread_mutex_lock(&t->m);
 	n = t->calls++;
+	t->stopping_calls += s == LWS_TP_STATUS_STOPPING;
 	if (n < H_SCRIPT_MAX)
 		t->status[n] = (int)s;
 	pthread_cond_broadcast(&t->c);

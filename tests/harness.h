@@ -80,6 +80,7 @@ struct h_task {
 	pthread_mutex_t	m;
 	pthread_cond_t	c;
 	int		calls;		/* times the task function was entered */
+	int		stopping_calls;	/* of those, with LWS_TP_STATUS_STOPPING */
 	int		allowed;	/* calls allowed to return */
 	int		free_run;	/* never block */
 	int		status[H_SCRIPT_MAX]; /* status given at each call */

@@ -986,6 +986,63 @@ test_context_destroy(void)
 }
 
 /*
+ * Upstream's stop semantics: after a stop request a task is called at most
+ * once more, with STOPPING, and that call's return ends it (FINISHED stays
+ * FINISHED, anything else is STOPPED).  A task that ignores its status and
+ * always checks in (upstream's own example does) must not run on, and must
+ * not keep lws_threadpool_destroy() waiting.
+ */
+static void
+test_stop_ignored(void)
+{
+	struct lws_threadpool *tp = pool(2, 8, 0);
+	struct h_conn *c = h_conn(&H, H_CONN_HOOKED);
+	struct h_task deaf, fin, spin;
+	struct reaper r = { 0 };
+
+	/* dequeued while running: one STOPPING call, then it is over */
+	h_task_init(&deaf, R_CHECK, 0);
+	CHECK_EQ(enqueue(tp, &deaf, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&deaf, 1);
+	CHECK_EQ(lws_threadpool_dequeue_task(deaf.handle), 1);
+	h_task_allow(&deaf, 2);
+	h_task_wait_cleanups(&deaf, 1);
+	CHECK_EQ(deaf.calls, 2);
+	CHECK_EQ(deaf.status[1], STOPPING);
+	CHECK_EQ(deaf.stopping_calls, 1);
+
+	/* asked to stop, it returns FINISHED from its STOPPING call: kept */
+	h_task_init(&fin, R_FIN, 0);
+	h_task_script(&fin, 1, R_CHECK);
+	CHECK_EQ(enqueue(tp, &fin, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&fin, 1);
+	lws_threadpool_task_sync(fin.handle, 1);	/* stop a running task */
+	c->priv = &r;
+	c->on_writable = on_writable_reap;
+	c->writables = 0;
+	h_task_allow(&fin, 2);
+	service_writables(c, 1);
+	CHECK_EQ(r.reaped, 1);
+	CHECK_EQ(r.last_status, LWS_TP_STATUS_FINISHED);
+	CHECK_EQ(fin.stopping_calls, 1);
+	CHECK_EQ(fin.calls, 2);
+
+	/* spinning on CHECKING_IN forever: destroy still returns */
+	h_task_init(&spin, R_CHECK, 1);
+	CHECK_EQ(enqueue(tp, &spin, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&spin, 3);
+	lws_threadpool_destroy(tp);
+	CHECK_EQ(h_task_get(&spin, &spin.stopping_calls), 1);
+	CHECK_EQ(spin.cleanups, 1);
+
+	c->on_writable = NULL;
+	h_task_fini(&deaf);
+	h_task_fini(&fin);
+	h_task_fini(&spin);
+	h_conn_free(c);
+}
+
+/*
  * The hook only in the wsi's own protocol (vhost "own": protocols[0] is
  * plain lws_callback_http_dummy, protocols[1] calls lwstp_hook() first).
  * Its wsis may have tasks, get writables and have their tasks detached at
@@ -1180,6 +1237,7 @@ main(int argc, char **argv)
 		{ "deprecated", test_deprecated },
 		{ "two_contexts", test_two_contexts },
 		{ "worker_priority", test_worker_priority },
+		{ "stop_ignored", test_stop_ignored },
 		{ "own_protocol_hook", test_own_protocol_hook },
 		{ "failed_protocol_init", test_failed_protocol_init },
 		{ "context_destroy", test_context_destroy },
