@@ -194,7 +194,7 @@ h_init_vhosts(struct h *h, const char *evlib, int vhosts)
 void
 h_destroy(struct h *h)
 {
-	lws_sul_schedule(h->cx, 0, &h->tick, NULL, LWS_SET_TIMER_USEC_CANCEL);
+	lws_sul_cancel(&h->tick);
 	lws_context_destroy(h->cx);
 	h->cx = NULL;
 

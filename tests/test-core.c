@@ -1186,8 +1186,18 @@ test_failed_protocol_init(void)
 	info.vhost_name = "fails";
 	info.protocols = failing;
 	lws_set_log_level(0, NULL);	/* lws logs the failed init */
-	CHECK(!lws_create_vhost(H.cx, &info));
+	vh = lws_create_vhost(H.cx, &info);
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+	/*
+	 * lws 4.1 frees the vhost and returns NULL; 4.3 returns it, half
+	 * initialised: destroying it sends no PROTOCOL_DESTROY either.
+	 */
+	if (vh) {
+		CHECK(failed_vh == vh);
+		lws_vhost_destroy(vh);
+		h_service_some(&H);
+	}
+	CHECK(failed_vh != NULL);
 
 	info.vhost_name = "unhooked";
 	info.protocols = unhooked;
