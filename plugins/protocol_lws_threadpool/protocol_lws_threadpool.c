@@ -149,6 +149,7 @@ plugin_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			return lwstp_plugin_ws_writeable(pss);
 		break;
 
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:	/* comes first */
 	case LWS_CALLBACK_CLOSED:
 		if (pss && pss->kind == PSS_WS && pss->conn_link.owner)
 			conn_forget(pss, 1);
@@ -190,7 +191,8 @@ plugin_callback(struct lws *wsi, enum lws_callback_reasons reason,
  * own callback, so it also runs where protocols[0] is lws's plain dummy (as
  * in lwsws).  The hook runs first, so that an established callback makes
  * its wsi eligible for tasks; but after our own close and unbind handling,
- * which dequeues the task handles the connection keeps.
+ * which dequeues the task handles the connection keeps: the hook ends or
+ * detaches them at the first of these reasons, and so do we.
  */
 static int
 callback_lws_threadpool(struct lws *wsi, enum lws_callback_reasons reason,

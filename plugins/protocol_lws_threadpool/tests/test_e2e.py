@@ -149,11 +149,15 @@ class Server:
 
 
 def kill_leftovers():
-    """after a failure or exception: no server may be left running"""
+    """after a failure or exception: no server may be left running; the
+    log of one that died is shown"""
     for s in servers:
         if s.proc.poll() is None:
             s.proc.kill()
             s.proc.wait()
+        elif s.proc.returncode and os.path.exists(s.log.name):
+            print("server exited %d; stderr tail:\n%s" %
+                  (s.proc.returncode, s.stderr()[-8000:]))
         s.cleanup()
 
 
