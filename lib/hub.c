@@ -57,15 +57,44 @@
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static lws_dll2_owner_t registry;	/* struct lwstp_hub (registry_lock) */
 
+static lws_dll2_owner_t graveyard;	/* orphaned notifiers (registry_lock) */
+
+/*
+ * Is the hub's notifier on this (live) context's state manager?  If not,
+ * the hub's own context was freed and cx is a new one at its address.
+ */
+static int
+hub_notifier_on(struct lwstp_hub *hub, struct lws_context *cx)
+{
+	lws_state_manager_t *mgr = lws_system_get_state_manager(cx);
+
+	lws_start_foreach_dll(struct lws_dll2 *, d, mgr->notify_list.head) {
+		if (d == &hub->sn->link.list)
+			return 1;
+	} lws_end_foreach_dll(d);
+
+	return 0;
+}
+
+/*
+ * registry_lock held.  cx is a live context (callers run on its service
+ * thread).  A dying hub of the same address whose notifier is not on cx's
+ * state manager belongs to a freed context: it leaves the registry (its
+ * pools keep it until they are destroyed) and a new hub is due.
+ */
 static struct lwstp_hub *
 __hub_find(struct lws_context *cx)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, d, registry.head) {
+	lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, registry.head) {
 		struct lwstp_hub *hub = lws_container_of(d, struct lwstp_hub,
 							 link);
-		if (hub->cx == cx)
-			return hub;
-	} lws_end_foreach_dll(d);
+		if (hub->cx == cx) {	/* (no "continue" in these loops) */
+			if (!hub->dying || hub_notifier_on(hub, cx))
+				return hub;
+			lws_dll2_remove(&hub->link);
+			hub->orphan = 1;
+		}
+	} lws_end_foreach_dll_safe(d, d1);
 
 	return NULL;
 }
@@ -83,26 +112,69 @@ lwstp_hub_find(struct lws_context *cx)
 }
 
 /*
+ * Has the context begun to be destroyed?  lws 4.3 says so; 4.1 does not
+ * (the state notification below is all it gives).
+ */
+#if LWS_LIBRARY_VERSION_MAJOR == 4 && LWS_LIBRARY_VERSION_MINOR < 3
+#define LWSTP_LWS_4_1	1
+#else
+#define LWSTP_LWS_4_1	0
+#endif
+
+static int
+cx_being_destroyed(struct lws_context *cx)
+{
+#if LWSTP_LWS_4_1
+	(void)cx;
+	return 0;
+#else
+	return lws_context_is_being_destroyed(cx);
+#endif
+}
+
+/*
  * lws_context_destroy() moves the context to LWS_SYSTATE_POLICY_INVALID on
- * the service thread, then closes each service thread's wake-up pipe, and
- * only later destroys the protocols (and so, usually, the pools).  Workers
- * still running meanwhile must not signal that pipe any more.
+ * the service thread: lws 4.1 does it before closing each service thread's
+ * wake-up pipe, 4.3 after (4.3's lws_cancel_service() checks for itself
+ * that the pipes are going, and lwstp_hub_wake() asks 4.3 whether the
+ * context is being destroyed).  From then on the hub is dying: no wake-up,
+ * and nothing of the context touched again, since it may be freed before
+ * the pools are.
+ *
+ * POLICY_INVALID is also a run-time state (user code changing its
+ * policies, then back to POLICY_VALID).  4.3 tells the two apart; on 4.1
+ * the hub is dying until the next transition, which wakes the service
+ * threads to deliver whatever became ready meanwhile: wake-ups wait, none
+ * is lost.
  */
 static int
 hub_state_cb(lws_state_manager_t *mgr, lws_state_notify_link_t *link,
 	     int current, int target)
 {
-	struct lwstp_hub *hub = lws_container_of(link, struct lwstp_hub, sn);
-	int n;
+	struct lwstp_notifier *ln = lws_container_of(link,
+					struct lwstp_notifier, link);
+	struct lwstp_hub *hub;
+	int n, dying;
 
-	if (target != LWS_SYSTATE_POLICY_INVALID)
-		return 0;
+	lwstp_lock(&registry_lock);
+	hub = ln->hub;
+	if (!hub)
+		goto out;	/* orphaned: its hub is gone */
 
-	for (n = 0; n < LWS_MAX_SMP; n++)
-		lwstp_lock(&hub->pt[n].lock);
-	hub->dying = 1;
-	for (n = 0; n < LWS_MAX_SMP; n++)
-		lwstp_unlock(&hub->pt[n].lock);
+	dying = target == LWS_SYSTATE_POLICY_INVALID &&
+		(LWSTP_LWS_4_1 || cx_being_destroyed(hub->cx));
+	if (dying != hub->dying) {
+		for (n = 0; n < LWS_MAX_SMP; n++)
+			lwstp_lock(&hub->pt[n].lock);
+		hub->dying = (char)dying;
+		for (n = 0; n < LWS_MAX_SMP; n++)
+			lwstp_unlock(&hub->pt[n].lock);
+		if (!dying)
+			lwstp_hub_wake(hub);	/* what became ready meanwhile */
+	}
+
+out:
+	lwstp_unlock(&registry_lock);
 
 	return 0;
 }
@@ -137,9 +209,20 @@ hub_create(struct lws_context *cx)
 		}
 	}
 
-	hub->sn.notify_cb = hub_state_cb;
-	hub->sn.name = "lwstp";
-	lws_state_reg_notifier(lws_system_get_state_manager(cx), &hub->sn);
+	hub->sn = calloc(1, sizeof(*hub->sn));
+	if (!hub->sn) {
+		lwsl_err("lwstp: out of memory for the context's hub\n");
+		for (n = 0; n < LWS_MAX_SMP; n++)
+			pthread_mutex_destroy(&hub->pt[n].lock);
+		pthread_mutex_destroy(&hub->lock);
+		free(hub);
+		return NULL;
+	}
+	hub->sn->hub = hub;
+	hub->sn->link.notify_cb = hub_state_cb;
+	hub->sn->link.name = "lwstp";
+	lws_state_reg_notifier(lws_system_get_state_manager(cx),
+			       &hub->sn->link);
 
 	return hub;
 }
@@ -174,8 +257,19 @@ lwstp_hub_unref(struct lwstp_hub *hub)
 		lwstp_unlock(&registry_lock);
 		return;
 	}
-	lws_dll2_remove(&hub->link);
+	if (!hub->orphan)
+		lws_dll2_remove(&hub->link);
+	hub->sn->hub = NULL;
+	if (hub->dying)
+		/* the context may be freed: leave the link registered */
+		lws_dll2_add_tail(&hub->sn->grave, &graveyard);
 	lwstp_unlock(&registry_lock);
+
+	if (!hub->dying) {
+		/* the context is alive (pools of a live context die first) */
+		lws_state_reg_deregister(&hub->sn->link);
+		free(hub->sn);
+	}
 
 	/*
 	 * No pool and no vhost left, so no task: only watched conns of wsis
@@ -192,8 +286,6 @@ lwstp_hub_unref(struct lwstp_hub *hub)
 		free(conn);
 	}
 
-	/* the context is still alive: pools die before it (see README) */
-	lws_state_reg_deregister(&hub->sn);
 	for (n = 0; n < LWS_MAX_SMP; n++)
 		pthread_mutex_destroy(&hub->pt[n].lock);
 	pthread_mutex_destroy(&hub->lock);
@@ -308,7 +400,7 @@ void
 lwstp_hub_wake(struct lwstp_hub *hub)
 {
 	lwstp_lock(&hub->pt[0].lock);
-	if (!hub->dying)
+	if (!hub->dying && !cx_being_destroyed(hub->cx))
 		lws_cancel_service(hub->cx);
 	lwstp_unlock(&hub->pt[0].lock);
 }
@@ -335,7 +427,8 @@ lwstp_worker_log(struct lwstp_hub *hub, int level, const char *format, ...)
 	va_start(ap, format);
 	vsnprintf(l->text, sizeof(l->text), format, ap);
 	va_end(ap);
-	if (hub->logq_count == 1 && !hub->dying)
+	if (hub->logq_count == 1 && !hub->dying &&
+	    !cx_being_destroyed(hub->cx))
 		lws_cancel_service(hub->cx);
 	lwstp_unlock(&pt->lock);
 }

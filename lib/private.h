@@ -13,7 +13,8 @@
  *
  * Locks, in the only order they may be nested
  * -------------------------------------------
- *  1. registry_lock  (hub.c)  the list of hubs and their refcounts
+ *  1. registry_lock  (hub.c)  the list of hubs and their refcounts, the
+ *                             notifiers' hub pointers and the graveyard
  *  2. hub->lock               hub->conns, hub->vhosts, every conn's ->tasks
  *                             and ->iters, every task's ->conn_link
  *  3. tp->lock                everything in the pool marked (tp) below, and
@@ -120,10 +121,29 @@ struct lwstp_hub {
 	unsigned int		logq_head, logq_count, logq_dropped;
 					/* (pt[0].lock) */
 
-	lws_state_notify_link_t	sn;	/* tells us the context is closing */
-	char			dying;	/* the context's wake-up pipe may be
-					 * closed: no more lws_cancel_service()
-					 * (set holding every pt->lock) */
+	struct lwstp_notifier	*sn;	/* tells us the context is closing */
+	char			dying;	/* the context is being destroyed (or,
+					 * on lws 4.1, its state is
+					 * POLICY_INVALID): its wake-up pipe
+					 * may be closed, so no more
+					 * lws_cancel_service(), and once the
+					 * context is freed nothing of it may be
+					 * touched (written holding every
+					 * pt->lock and registry_lock) */
+	char			orphan;	/* off the registry: its context was
+					 * freed (registry_lock) */
+};
+
+/*
+ * The hub's link on its context's state manager.  Separate from the hub:
+ * a hub whose context may already be freed cannot deregister it (that
+ * writes into the context), so the link is left where it is, pointing at no
+ * hub, on a graveyard list that keeps it reachable (hub.c).
+ */
+struct lwstp_notifier {
+	lws_state_notify_link_t	link;	/* on the context's state manager */
+	struct lwstp_hub	*hub;	/* NULL once orphaned (registry_lock) */
+	lws_dll2_t		grave;	/* on the graveyard (registry_lock) */
 };
 
 struct lwstp_worker {

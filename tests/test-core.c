@@ -875,12 +875,66 @@ test_deprecated(void)
 	h_task_wait_cleanups(&t2, 1);
 #pragma GCC diagnostic pop
 
-	lws_threadpool_dump(tp);
-	lws_threadpool_diagnose(tp);
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
 	h_task_fini(&t);
 	h_task_fini(&t2);
+	h_conn_free(c);
+}
+
+/*
+ * lws_threadpool_diagnose(), as lws main has it; lws_threadpool_dump()
+ * logs at INFO only (upstream's example dumps once a second), never with a
+ * library lock held: the emit function here takes the pool lock.
+ */
+static struct lws_threadpool *dump_tp;
+static int dump_lines;
+
+static void
+dump_emit(int level, const char *line)
+{
+	struct lwstp_stats st;
+
+	dump_lines++;
+	if (dump_tp)
+		lwstp_get_stats(dump_tp, &st);	/* deadlocks under tp->lock */
+}
+
+static void
+test_diagnose_dump(void)
+{
+	struct lws_threadpool *tp = pool(2, 8, 0);
+	struct h_conn *c = h_conn(&H, H_CONN_HOOKED);
+	struct h_task run, q;
+	int o = -1, p = -1, d = -1;
+
+	h_task_init(&run, R_FIN, 0);
+	h_task_init(&q, R_FIN, 0);
+	CHECK_EQ(enqueue(tp, &run, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&run, 1);
+	lws_threadpool_diagnose(tp, &o, &p, &d);
+	CHECK_EQ(o, 1);
+	CHECK_EQ(p, 2);
+	CHECK_EQ(d, 0);
+	CHECK_EQ(lwstp_self_check(tp), 0);
+
+	dump_tp = tp;
+	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE, dump_emit);
+	dump_lines = 0;
+	lws_threadpool_dump(tp);
+	CHECK_EQ(dump_lines, 0);	/* nothing at the default levels */
+	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO,
+			  dump_emit);
+	lws_threadpool_dump(tp);
+	CHECK_EQ(dump_lines, 2);	/* the pool, its one task */
+	lws_set_log_level(LLL_ERR | LLL_WARN, lwsl_emit_stderr);
+	dump_tp = NULL;
+
+	h_task_allow(&run, 1);
+	h_task_allow(&q, 1);
+	lws_threadpool_destroy(tp);
+	h_task_fini(&run);
+	h_task_fini(&q);
 	h_conn_free(c);
 }
 
@@ -983,6 +1037,95 @@ test_context_destroy(void)
 	h_conn_free(c);
 	h_task_fini(&run);
 	h_task_fini(&q);
+}
+
+/*
+ * LWS_SYSTATE_POLICY_INVALID is a run-time state too (lws-system.h): after
+ * a policy change and back, tasks still get their writables.  (On lws 4.1
+ * wake-ups wait while the state is POLICY_INVALID; none is lost.)
+ */
+static void
+test_policy_change(void)
+{
+	lws_state_manager_t *mgr = lws_system_get_state_manager(H.cx);
+	struct lws_threadpool *tp = pool(1, 8, 0);
+	struct h_conn *c = h_conn(&H, H_CONN_HOOKED);
+	struct reaper r = { 0 };
+	struct h_task t, t2;
+	int was = mgr->state;
+
+	c->priv = &r;
+	c->on_writable = on_writable_reap;
+	h_task_init(&t, R_FIN, 1);
+	h_task_init(&t2, R_FIN, 1);
+
+	lws_state_transition(mgr, LWS_SYSTATE_POLICY_INVALID);
+	CHECK_EQ(enqueue(tp, &t, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&t, 1);
+	lws_state_transition(mgr, was);
+	service_writables(c, 1);
+	CHECK_EQ(r.reaped, 1);
+
+	/* and later ones as well */
+	CHECK_EQ(enqueue(tp, &t2, c->wsi), LWSTP_OK);
+	service_writables(c, 2);
+	CHECK_EQ(r.reaped, 2);
+	CHECK_EQ(t2.cleanups, 1);
+
+	lws_threadpool_destroy(tp);
+	c->on_writable = NULL;
+	h_task_fini(&t);
+	h_task_fini(&t2);
+	h_conn_free(c);
+}
+
+/*
+ * A pool may outlive its context: destroying it afterwards touches nothing
+ * of the freed context (the memory checker run of this test is the proof),
+ * and a new context, usually at the same address, starts with a hub of its
+ * own, not the dead context's dying one: its tasks get their writables.
+ */
+static void
+test_context_reuse(void)
+{
+	struct lwstp_create_args ca = { .threads = 1, .max_queue_depth = 4 };
+	struct lws_threadpool_task_args a;
+	struct lws_threadpool *old_tp, *tp;
+	struct lws_context *old_cx;
+	struct reaper r = { 0 };
+	struct h_conn *c;
+	struct h_task t;
+	struct h A, B;
+
+	CHECK(!h_init_vhosts(&A, evlib, H_VH_HOOKED));
+	old_cx = A.cx;
+	old_tp = lwstp_create(A.cx, &ca, "old");
+	CHECK(old_tp != NULL);
+	c = h_conn(&A, H_CONN_HOOKED);	/* registers the hooked vhost */
+	h_conn_free(c);
+	h_destroy(&A);			/* the context goes first */
+
+	CHECK(!h_init_vhosts(&B, evlib, H_VH_HOOKED));
+	if (B.cx != old_cx)
+		printf("  (the new context is not at the old one's address)\n");
+	tp = lwstp_create(B.cx, &ca, "new");
+	CHECK(tp != NULL);
+	c = h_conn(&B, H_CONN_HOOKED);
+	c->priv = &r;
+	c->on_writable = on_writable_reap;
+	h_task_init(&t, R_FIN, 1);
+	h_task_args(&t, c->wsi, &a);
+	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "x"), LWSTP_OK);
+	want_writables = 1;
+	h_service_until(&B, writables_at_least, c);
+	CHECK_EQ(r.reaped, 1);
+
+	lws_threadpool_destroy(old_tp);	/* after its context was freed */
+	lws_threadpool_destroy(tp);
+	c->on_writable = NULL;
+	h_conn_free(c);
+	h_task_fini(&t);
+	h_destroy(&B);
 }
 
 /*
@@ -1247,7 +1390,10 @@ main(int argc, char **argv)
 		{ "deprecated", test_deprecated },
 		{ "two_contexts", test_two_contexts },
 		{ "worker_priority", test_worker_priority },
+		{ "diagnose_dump", test_diagnose_dump },
 		{ "stop_ignored", test_stop_ignored },
+		{ "policy_change", test_policy_change },
+		{ "context_reuse", test_context_reuse },
 		{ "own_protocol_hook", test_own_protocol_hook },
 		{ "failed_protocol_init", test_failed_protocol_init },
 		{ "context_destroy", test_context_destroy },
