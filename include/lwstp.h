@@ -211,14 +211,30 @@ LWS_VISIBLE LWS_EXTERN const char *
 lwstp_task_name(const struct lws_threadpool_task *task);
 
 /**
- * lws_threadpool_diagnose() - log each pool's state and check its counts
+ * lws_threadpool_diagnose() - the pool's instantaneous state
  *
- * Declared by lws 4.3 and later; declared here for 4.1.  Like
- * lws_threadpool_dump(), and it also cross-checks the list lengths against
- * the counters, logging an lwsl_err on any mismatch.
+ * \param tp: the pool
+ * \param ongoing: if non-NULL, receives the number of tasks on a worker
+ * \param possible: if non-NULL, receives the number of worker threads
+ * \param queue_depth: if non-NULL, receives the number of queued tasks
+ *
+ * As lws main declares it (January 2026; not in lws 4.1 or 4.3, so
+ * declared here): read under the pool lock.  An invalid pool gives zeros
+ * and an lwsl_err line.
  */
 LWS_VISIBLE LWS_EXTERN void
-lws_threadpool_diagnose(struct lws_threadpool *tp);
+lws_threadpool_diagnose(struct lws_threadpool *tp, int *ongoing, int *possible,
+			int *queue_depth);
+
+/**
+ * lwstp_self_check() - cross-check a pool's counters against its workers
+ *
+ * Logs an lwsl_err line for each inconsistency (after dropping the pool
+ * lock) and returns how many there were, or LWSTP_E_INVAL.  For tests and
+ * soak runs.
+ */
+LWS_VISIBLE LWS_EXTERN int
+lwstp_self_check(struct lws_threadpool *tp);
 
 #ifdef __cplusplus
 }

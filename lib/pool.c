@@ -642,73 +642,137 @@ lwstp_get_stats(struct lws_threadpool *tp, struct lwstp_stats *st)
 	return LWSTP_OK;
 }
 
-static void
-__dump_list(struct lws_threadpool *tp, const char *what,
-	    lws_dll2_owner_t *owner, lws_usec_t now)
+/*
+ * lws_threadpool_dump(): a snapshot taken under tp->lock and logged after
+ * it is dropped (the log emit function is user code), at LLL_INFO, so that
+ * a dump once a second, as upstream's example does, stays out of the
+ * default log level.  At most LWSTP_DUMP_TASKS tasks are listed.
+ */
+#define LWSTP_DUMP_TASKS	32
+
+struct dump_task {
+	const char	*where;
+	uint32_t	id;
+	uint8_t		status;
+	char		detached;
+	lws_usec_t	age_us;
+	char		name[LWSTP_NAME_LEN];
+};
+
+static int
+__dump_take(lws_dll2_owner_t *owner, const char *where, struct dump_task *dt,
+	    int n, lws_usec_t now)
 {
 	lws_start_foreach_dll(struct lws_dll2 *, d, owner->head) {
 		struct lws_threadpool_task *t = lws_container_of(d,
 					struct lws_threadpool_task, list);
 
-		lwsl_notice("lwstp: %s:   %s task %u (%s) %s%s, age %llu ms\n",
-			    tp->name, what, t->id, t->name,
-			    lwstp_status_name(t->status),
-			    t->conn ? "" : " detached",
-			    (unsigned long long)(now - t->t_queued) / 1000);
+		if (n == LWSTP_DUMP_TASKS)
+			break;
+		dt[n].where = where;
+		dt[n].id = t->id;
+		dt[n].status = t->status;
+		dt[n].detached = !t->conn;
+		dt[n].age_us = now - t->t_queued;
+		lws_strncpy(dt[n].name, t->name, sizeof(dt[n].name));
+		n++;
 	} lws_end_foreach_dll(d);
-}
 
-static void
-pool_log(struct lws_threadpool *tp, int check)
-{
-	lws_usec_t now = lws_now_usecs();
-	int running = 0, n;
-
-	if (pool_check(tp, check ? "lws_threadpool_diagnose" :
-				   "lws_threadpool_dump"))
-		return;
-
-	lwstp_lock(&tp->lock);
-	if (lwsl_visible(LLL_NOTICE)) {
-		lwsl_notice("lwstp: %s: %d threads (%d idle), %d queued, %d "
-			    "running (%d syncing), %d done; totals: %llu "
-			    "enqueued, %llu finished, %llu stopped, %llu "
-			    "rejected\n", tp->name, tp->live_threads, tp->idle,
-			    (int)tp->pending.count, (int)tp->running.count,
-			    tp->syncing, (int)tp->done.count,
-			    (unsigned long long)tp->st.enqueued,
-			    (unsigned long long)tp->st.finished,
-			    (unsigned long long)tp->st.stopped,
-			    (unsigned long long)(tp->st.rejected_full +
-					tp->st.rejected_shutdown));
-		__dump_list(tp, "queued ", &tp->pending, now);
-		__dump_list(tp, "running", &tp->running, now);
-		__dump_list(tp, "done   ", &tp->done, now);
-	}
-
-	if (check) {
-		for (n = 0; n < tp->threads; n++)
-			running += !!tp->workers[n].task;
-		if (running != (int)tp->running.count)
-			lwsl_err("lwstp: %s: %d workers busy but %d tasks "
-				 "running\n", tp->name, running,
-				 (int)tp->running.count);
-		if (tp->idle + running > tp->live_threads)
-			lwsl_err("lwstp: %s: %d idle + %d busy > %d threads\n",
-				 tp->name, tp->idle, running,
-				 tp->live_threads);
-	}
-	lwstp_unlock(&tp->lock);
+	return n;
 }
 
 void
 lws_threadpool_dump(struct lws_threadpool *tp)
 {
-	pool_log(tp, 0);
+	struct dump_task dt[LWSTP_DUMP_TASKS];
+	int threads, idle, queued, running, syncing, done, n = 0, i;
+	lws_usec_t now = lws_now_usecs();
+	struct lwstp_stats st;
+
+	/* _lws_log(): lwsl_info() is compiled in only with _DEBUG */
+	if (pool_check(tp, __func__) || !lwsl_visible(LLL_INFO))
+		return;
+
+	lwstp_lock(&tp->lock);
+	threads = tp->live_threads;
+	idle = tp->idle;
+	queued = (int)tp->pending.count;
+	running = (int)tp->running.count;
+	syncing = tp->syncing;
+	done = (int)tp->done.count;
+	st = tp->st;
+	n = __dump_take(&tp->pending, "queued ", dt, n, now);
+	n = __dump_take(&tp->running, "running", dt, n, now);
+	n = __dump_take(&tp->done, "done   ", dt, n, now);
+	lwstp_unlock(&tp->lock);
+
+	_lws_log(LLL_INFO, "lwstp: %s: %d threads (%d idle), %d queued, %d running (%d "
+		  "syncing), %d done; totals: %llu enqueued, %llu finished, "
+		  "%llu stopped, %llu rejected\n", tp->name, threads, idle,
+		  queued, running, syncing, done,
+		  (unsigned long long)st.enqueued,
+		  (unsigned long long)st.finished,
+		  (unsigned long long)st.stopped,
+		  (unsigned long long)(st.rejected_full +
+				       st.rejected_shutdown));
+	for (i = 0; i < n; i++)
+		_lws_log(LLL_INFO, "lwstp: %s:   %s task %u (%s) %s%s, age %llu ms\n",
+			  tp->name, dt[i].where, dt[i].id, dt[i].name,
+			  lwstp_status_name(dt[i].status),
+			  dt[i].detached ? " detached" : "",
+			  (unsigned long long)dt[i].age_us / 1000);
+	if (queued + running + done > n)
+		_lws_log(LLL_INFO, "lwstp: %s:   and %d more tasks\n", tp->name,
+			  queued + running + done - n);
 }
 
 void
-lws_threadpool_diagnose(struct lws_threadpool *tp)
+lws_threadpool_diagnose(struct lws_threadpool *tp, int *ongoing,
+			int *possible, int *queue_depth)
 {
-	pool_log(tp, 1);
+	int o = 0, p = 0, q = 0;
+
+	if (!pool_check(tp, __func__)) {
+		lwstp_lock(&tp->lock);
+		o = (int)tp->running.count;
+		p = tp->threads;
+		q = (int)tp->pending.count;
+		lwstp_unlock(&tp->lock);
+	}
+	if (ongoing)
+		*ongoing = o;
+	if (possible)
+		*possible = p;
+	if (queue_depth)
+		*queue_depth = q;
+}
+
+int
+lwstp_self_check(struct lws_threadpool *tp)
+{
+	int busy = 0, running, idle, live, n, bad = 0;
+
+	if (pool_check(tp, __func__))
+		return LWSTP_E_INVAL;
+
+	lwstp_lock(&tp->lock);
+	for (n = 0; n < tp->threads; n++)
+		busy += !!tp->workers[n].task;
+	running = (int)tp->running.count;
+	idle = tp->idle;
+	live = tp->live_threads;
+	lwstp_unlock(&tp->lock);
+
+	if (busy != running) {
+		lwsl_err("lwstp: %s: %d workers busy but %d tasks running\n",
+			 tp->name, busy, running);
+		bad++;
+	}
+	if (idle + busy > live) {
+		lwsl_err("lwstp: %s: %d idle + %d busy > %d threads\n",
+			 tp->name, idle, busy, live);
+		bad++;
+	}
+
+	return bad;
 }

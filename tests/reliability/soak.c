@@ -527,7 +527,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "FAIL: no task completed for %ld ms: "
 				"%llu enqueued, %llu cleaned up\n", stall_ms,
 				enqueued, done);
-			lws_threadpool_diagnose(tp);
+			lws_threadpool_dump(tp);
+			lwstp_self_check(tp);
 			h_failures++;
 			break;
 		}

@@ -393,7 +393,14 @@ test_wrong_state_calls(void)
 	CHECK(!strcmp(lwstp_task_name(NULL), "(null)"));
 	m = log_mark();
 	lws_threadpool_dump(NULL);
-	lws_threadpool_diagnose(NULL);
+	{
+		int o = -1, p = -1, q = -1;
+
+		lws_threadpool_diagnose(NULL, &o, &p, &q);
+		CHECK(!o && !p && !q);
+		lws_threadpool_diagnose(NULL, NULL, NULL, NULL);
+	}
+	CHECK_EQ(lwstp_self_check(NULL), LWSTP_E_INVAL);
 	lws_threadpool_finish(NULL);
 	lws_threadpool_destroy(NULL);
 	CHECK_LOG(m, "lws_threadpool_destroy", "NULL threadpool");
