@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
       libuv1-dev libev-dev libglib2.0-dev python3-websockets
-      chromium fonts-dejavu-core clang libclang-rt-14-dev)
+      chromium fonts-dejavu-core clang libclang-rt-14-dev valgrind)
 # scripts/lws-build.sh: lws from Debian's source packages (dpkg-source,
 # dpkg-buildflags), and the Build-Depends of libwebsockets (bookworm and
 # trixie) that its options need beyond the above; debhelper is not needed
