@@ -61,7 +61,6 @@ static const char default_confd[] =
 	"\t\t\t\"lws-threadpool\": {\n"
 	"\t\t\t\t\"threads\": \"4\",\n"
 	"\t\t\t\t\"max-queue-depth\": \"64\",\n"
-	"\t\t\t\t\"worker-sched-idle\": \"1\",\n"
 	"\t\t\t\t\"max-job-size\": \"1073741824\"\n"
 	"\t\t\t}\n"
 	"\t\t}]\n"
