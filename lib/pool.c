@@ -250,13 +250,24 @@ worker_main(void *arg)
 	struct lws_threadpool *tp = w->tp;
 	struct lws_threadpool_task *task;
 
-	if (tp->worker_nice &&
-	    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-			tp->worker_nice))
-		lwstp_worker_log(tp->hub, LLL_WARN,
-				 "lwstp: %s: worker %d: setpriority(%d): "
-				 "errno %d\n", tp->name, w->index,
-				 tp->worker_nice, errno);
+	if (tp->worker_nice) {
+		/* added to the nice value inherited from the creating thread */
+		id_t tid = (id_t)syscall(SYS_gettid);
+		int prio;
+
+		errno = 0;
+		prio = getpriority(PRIO_PROCESS, tid);
+		if (prio == -1 && errno)
+			prio = 0;
+		prio += tp->worker_nice;
+		if (prio > 19)
+			prio = 19;
+		if (setpriority(PRIO_PROCESS, tid, prio))
+			lwstp_worker_log(tp->hub, LLL_WARN,
+					 "lwstp: %s: worker %d: setpriority(%d)"
+					 ": errno %d\n", tp->name, w->index,
+					 prio, errno);
+	}
 	if (tp->worker_sched_idle) {
 		struct sched_param sp = { 0 };
 		int r = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);

@@ -836,6 +836,22 @@ test_worker_priority(void)
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
 
+	/*
+	 * worker_nice is added to the creating thread's nice value, not set:
+	 * from a thread at base + 3 the workers run at base + 8
+	 */
+	ca.worker_sched_idle = 0;
+	CHECK(!setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), base + 3));
+	tp = lwstp_create(H.cx, &ca, "prio");
+	CHECK(tp != NULL);
+	arg[0] = tp;
+	CHECK_EQ(lwstp_enqueue(tp, &a, NULL, "prio"), LWSTP_OK);
+	h_service_until(&H, done_waiting_is, arg);
+	CHECK_EQ(nice_seen, base + 8 > 19 ? 19 : base + 8);
+	lws_threadpool_destroy(tp);
+	/* back (lowering nice needs root; without it we stay at base + 3) */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), base);
+
 	ca.worker_sched_idle = 2;
 	CHECK(!lwstp_create(H.cx, &ca, "prio"));
 	h_conn_free(c);
