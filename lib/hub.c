@@ -59,6 +59,8 @@ static lws_dll2_owner_t registry;	/* struct lwstp_hub (registry_lock) */
 
 static lws_dll2_owner_t graveyard;	/* orphaned notifiers (registry_lock) */
 
+__thread int lwstp_hash_oom;		/* see private.h */
+
 /*
  * Is the hub's notifier on this (live) context's state manager?  If not,
  * the hub's own context was freed and cx is a new one at its address.
@@ -347,7 +349,12 @@ __lwstp_conn_get(struct lwstp_hub *hub, struct lws *wsi)
 	conn->tsi = lws_wsi_tsi(wsi);
 	if (conn->tsi < 0 || conn->tsi >= LWS_MAX_SMP)
 		conn->tsi = 0;
+	lwstp_hash_oom = 0;
 	HASH_ADD_PTR(hub->conns, wsi, conn);
+	if (lwstp_hash_oom) {
+		free(conn);
+		return NULL;	/* the caller reports LWSTP_E_NOMEM */
+	}
 
 	return conn;
 }
@@ -525,8 +532,13 @@ hook_vhost_register(struct lws *wsi)
 		v = calloc(1, sizeof(*v));
 		if (v) {
 			v->vh = vh;
+			lwstp_hash_oom = 0;
 			HASH_ADD_PTR(hub->vhosts, vh, v);
-			added = 1;
+			if (lwstp_hash_oom) {
+				free(v);
+				v = NULL;
+			} else
+				added = 1;
 		}
 	}
 	lwstp_unlock(&hub->lock);

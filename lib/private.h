@@ -53,6 +53,15 @@
 
 #include <lwstp.h>
 #include <pthread.h>
+/*
+ * uthash's default on an allocation failure is exit(-1).  In its non-fatal
+ * mode the add does not happen and uthash_nonfatal_oom() runs: every
+ * HASH_ADD here clears lwstp_hash_oom first and checks it after.
+ */
+#define HASH_NONFATAL_OOM	1
+#define uthash_nonfatal_oom(obj) do { (void)(obj); lwstp_hash_oom = 1; } \
+				 while (0)
+extern __thread int lwstp_hash_oom;
 #include <uthash.h>
 
 #define LWSTP_TP_MAGIC		0x6c777470u	/* "lwtp" */
