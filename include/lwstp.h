@@ -202,6 +202,36 @@ lwstp_get_stats(struct lws_threadpool *tp, struct lwstp_stats *st);
 LWS_VISIBLE LWS_EXTERN uint64_t
 lwstp_hist_percentile(const uint64_t *hist, double pct);
 
+/** Why a task was stopped: lwstp_task_stop_reason() */
+enum lwstp_stop_reason {
+	LWSTP_STOP_NONE,	/**< not stopped (running, or FINISHED unasked) */
+	LWSTP_STOP_TASK,	/**< the task returned STOPPED by itself */
+	LWSTP_STOP_DEQUEUED,	/**< lws_threadpool_dequeue_task() */
+	LWSTP_STOP_CLOSED,	/**< its wsi closed (or left its protocol) */
+	LWSTP_STOP_FINISH,	/**< lws_threadpool_finish() / _destroy() */
+	LWSTP_STOP_SYNC_TIMEOUT, /**< no lws_threadpool_task_sync() in
+				  *  sync_timeout_ms */
+	LWSTP_STOP_SYNC,	/**< lws_threadpool_task_sync(task, 1) */
+};
+
+/**
+ * lwstp_task_stop_reason() - why the task was asked to stop, if it was
+ *
+ * \param task: a live handle
+ *
+ * Returns an enum lwstp_stop_reason: the first stop request made (a task
+ * asked to stop can still end FINISHED from its last call).  Read it
+ * before lws_threadpool_task_status() reaps the task, for instance when
+ * lws_threadpool_task_status_noreap() says STOPPED.  Service thread.
+ */
+LWS_VISIBLE LWS_EXTERN int
+lwstp_task_stop_reason(struct lws_threadpool_task *task);
+
+/** lwstp_stop_reason_name() - "none", "task", "dequeued", "closed",
+ * "finish", "sync-timeout", "sync" (or "unknown") */
+LWS_VISIBLE LWS_EXTERN const char *
+lwstp_stop_reason_name(int reason);
+
 /**
  * lwstp_task_name() - the name given to lws_threadpool_enqueue()
  *

@@ -79,20 +79,31 @@ lwstp_hist_percentile(const uint64_t *hist, double pct)
 	return (uint64_t)2 << b;
 }
 
+/* why the task is stopped, if nothing said so before; tp->lock held */
+void
+__lwstp_stop_reason(struct lws_threadpool_task *task, int reason)
+{
+	if (!task->stop_reason)
+		task->stop_reason = (uint8_t)reason;
+}
+
 /*
- * Ask a task that is on a worker to stop; tp->lock held.  A task waiting in
- * SYNC is woken.  Queued and done tasks are the callers' business.
+ * Ask a task that is on a worker to stop (enum lwstp_stop_reason says
+ * why); tp->lock held.  A task waiting in SYNC is woken.  Queued and done
+ * tasks are the callers' business.
  */
 void
-__lwstp_request_stop(struct lws_threadpool_task *task)
+__lwstp_request_stop(struct lws_threadpool_task *task, int reason)
 {
 	switch (task->status) {
 	case LWS_TP_STATUS_SYNCING:
 		task->status = LWS_TP_STATUS_STOPPING;
+		__lwstp_stop_reason(task, reason);
 		pthread_cond_signal(&task->worker->wake);
 		break;
 	case LWS_TP_STATUS_RUNNING:
 		task->status = LWS_TP_STATUS_STOPPING;
+		__lwstp_stop_reason(task, reason);
 		break;
 	default:
 		break;
@@ -162,6 +173,7 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 				"lwstp: %s: task %u: sync wait failed: %d\n",
 				tp->name, task->id, r);
 		task->status = LWS_TP_STATUS_STOPPING;
+		__lwstp_stop_reason(task, LWSTP_STOP_SYNC_TIMEOUT);
 	}
 
 	tp->syncing--;
@@ -224,6 +236,7 @@ __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 			break;
 		case LWS_TP_RETURN_STOPPED:
 			task->status = LWS_TP_STATUS_STOPPED;
+			__lwstp_stop_reason(task, LWSTP_STOP_TASK);
 			break;
 		default:
 			lwstp_worker_log(tp->hub, LLL_ERR,
@@ -232,6 +245,7 @@ __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 				"treating it as STOPPED\n", tp->name,
 				task->id, task->name, (int)r);
 			task->status = LWS_TP_STATUS_STOPPED;
+			__lwstp_stop_reason(task, LWSTP_STOP_TASK);
 			break;
 		}
 	}
@@ -571,6 +585,7 @@ lws_threadpool_finish(struct lws_threadpool *tp)
 
 		lws_dll2_remove(&task->list);
 		task->status = LWS_TP_STATUS_STOPPED;
+		__lwstp_stop_reason(task, LWSTP_STOP_FINISH);
 		tp->st.stopped++;
 		if (task->conn) {
 			lws_dll2_add_tail(&task->list, &tp->done);
@@ -584,7 +599,8 @@ lws_threadpool_finish(struct lws_threadpool *tp)
 	/* every running task, outliving or not, is asked to stop */
 	lws_start_foreach_dll(struct lws_dll2 *, d, tp->running.head) {
 		__lwstp_request_stop(lws_container_of(d,
-					struct lws_threadpool_task, list));
+					struct lws_threadpool_task, list),
+				     LWSTP_STOP_FINISH);
 	} lws_end_foreach_dll(d);
 
 	pthread_cond_broadcast(&tp->wake_idle);
@@ -616,7 +632,7 @@ lws_threadpool_destroy(struct lws_threadpool *tp)
 		struct lws_threadpool_task *task = lws_container_of(
 			tp->done.head, struct lws_threadpool_task, list);
 
-		__lwstp_task_detach(task, &to_free);
+		__lwstp_task_detach(task, &to_free, LWSTP_STOP_FINISH);
 	}
 	if (tp->pending.count || tp->running.count || tp->live_threads)
 		lwsl_err("lwstp: %s: destroy: %d pending, %d running, %d "

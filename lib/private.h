@@ -218,6 +218,8 @@ struct lws_threadpool_task {
 	uint32_t		id;	/* const */
 	uint8_t			status;	/* enum lws_threadpool_task_status (tp) */
 	uint8_t			outlive; /* may outlive its wsi (tp) */
+	uint8_t			stop_reason; /* enum lwstp_stop_reason, set
+					  * at the first stop request (tp) */
 	char			name[];	/* const */
 };
 
@@ -261,7 +263,7 @@ void
 lwstp_task_free(struct lws_threadpool_task *task, struct lws *wsi);
 int
 __lwstp_task_detach(struct lws_threadpool_task *task,
-		    lws_dll2_owner_t *to_free);
+		    lws_dll2_owner_t *to_free, int reason);
 void
 lwstp_tasks_free_list(lws_dll2_owner_t *list);
 void
@@ -269,7 +271,9 @@ lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi, int watched_only);
 
 /* pool.c */
 void
-__lwstp_request_stop(struct lws_threadpool_task *task);
+__lwstp_request_stop(struct lws_threadpool_task *task, int reason);
+void
+__lwstp_stop_reason(struct lws_threadpool_task *task, int reason);
 void
 __lwstp_hist_add(uint64_t *hist, lws_usec_t us);
 const char *

@@ -32,6 +32,20 @@ lwstp_task_name(const struct lws_threadpool_task *task)
 	return task ? task->name : "(null)";
 }
 
+static const char * const stop_reason_names[] = {
+	"none", "task", "dequeued", "closed", "finish", "sync-timeout",
+	"sync"
+};
+
+const char *
+lwstp_stop_reason_name(int reason)
+{
+	if (reason < 0 || reason >= (int)LWS_ARRAY_SIZE(stop_reason_names))
+		return "unknown";
+
+	return stop_reason_names[reason];
+}
+
 static int
 task_check(const struct lws_threadpool_task *task, const char *fn)
 {
@@ -103,7 +117,7 @@ __lwstp_task_unlink_conn(struct lwstp_hub *hub, struct lws_threadpool_task *t)
  */
 int
 __lwstp_task_detach(struct lws_threadpool_task *task,
-		    lws_dll2_owner_t *to_free)
+		    lws_dll2_owner_t *to_free, int reason)
 {
 	struct lws_threadpool *tp = task->tp;
 	struct lws *wsi = task->conn ? task->conn->wsi : NULL;
@@ -114,6 +128,7 @@ __lwstp_task_detach(struct lws_threadpool_task *task,
 		if (outlive)
 			goto goes_on;
 		task->status = LWS_TP_STATUS_STOPPED;
+		__lwstp_stop_reason(task, reason);
 		tp->st.stopped++;
 		break;
 
@@ -121,7 +136,7 @@ __lwstp_task_detach(struct lws_threadpool_task *task,
 	case LWS_TP_STATUS_SYNCING:
 	case LWS_TP_STATUS_STOPPING:
 		if (!outlive)
-			__lwstp_request_stop(task);
+			__lwstp_request_stop(task, reason);
 		else if (task->status == LWS_TP_STATUS_SYNCING) {
 			/* nobody will consume its output: let it go on */
 			task->status = LWS_TP_STATUS_RUNNING;
@@ -190,7 +205,8 @@ lwstp_detach_wsi(struct lwstp_hub *hub, struct lws *wsi, int watched_only)
 			if (pass || s == LWS_TP_STATUS_QUEUED ||
 			    s == LWS_TP_STATUS_FINISHED ||
 			    s == LWS_TP_STATUS_STOPPED)
-				__lwstp_task_detach(task, &to_free);
+				__lwstp_task_detach(task, &to_free,
+						    LWSTP_STOP_CLOSED);
 			lwstp_unlock(&task->tp->lock);
 		}
 	}
@@ -376,7 +392,7 @@ lws_threadpool_dequeue_task(struct lws_threadpool_task *task)
 
 	lwstp_lock(&tp->hub->lock);
 	lwstp_lock(&tp->lock);
-	r = __lwstp_task_detach(task, &to_free);
+	r = __lwstp_task_detach(task, &to_free, LWSTP_STOP_DEQUEUED);
 	lwstp_unlock(&tp->lock);
 	lwstp_unlock(&tp->hub->lock);
 
@@ -429,6 +445,21 @@ lws_threadpool_task_status(struct lws_threadpool_task *task, void **user)
 	return s;
 }
 
+int
+lwstp_task_stop_reason(struct lws_threadpool_task *task)
+{
+	int r;
+
+	if (task_check(task, __func__))
+		return LWSTP_E_INVAL;
+
+	lwstp_lock(&task->tp->lock);
+	r = task->stop_reason;
+	lwstp_unlock(&task->tp->lock);
+
+	return r;
+}
+
 enum lws_threadpool_task_status
 lws_threadpool_task_status_noreap(struct lws_threadpool_task *task)
 {
@@ -476,11 +507,13 @@ lws_threadpool_task_sync(struct lws_threadpool_task *task, int stop)
 	case LWS_TP_STATUS_SYNCING:
 		task->status = stop ? LWS_TP_STATUS_STOPPING :
 				      LWS_TP_STATUS_RUNNING;
+		if (stop)
+			__lwstp_stop_reason(task, LWSTP_STOP_SYNC);
 		wake = task->worker;
 		break;
 	case LWS_TP_STATUS_RUNNING:
 		if (stop) {
-			__lwstp_request_stop(task);
+			__lwstp_request_stop(task, LWSTP_STOP_SYNC);
 			break;
 		}
 		/* fallthru */

@@ -1144,6 +1144,76 @@ test_context_reuse(void)
 	h_destroy(&B);
 }
 
+/* why each task stopped: read before reaping */
+static int
+wait_done(struct lws_threadpool *tp, int n)
+{
+	void *arg[2] = { tp, (void *)(intptr_t)n };
+
+	return h_service_until(&H, done_waiting_is, arg);
+}
+
+static int
+reason_then_reap(struct h_task *t)
+{
+	int r;
+
+	CHECK_EQ(lws_threadpool_task_status_noreap(t->handle) >=
+		 LWS_TP_STATUS_FINISHED, 1);
+	r = lwstp_task_stop_reason(t->handle);
+	lws_threadpool_task_status(t->handle, NULL);
+
+	return r;
+}
+
+static void
+test_stop_reason(void)
+{
+	struct lws_threadpool *tp = pool(1, 8, 50);
+	struct h_conn *c = h_conn(&H, H_CONN_HOOKED);
+	struct h_task tmo, self, fin, sync, queued;
+
+	h_task_init(&tmo, R_STOP, 1);
+	h_task_script(&tmo, 1, R_SYNC);		/* nobody acks: timeout */
+	CHECK_EQ(enqueue(tp, &tmo, c->wsi), LWSTP_OK);
+	wait_done(tp, 1);
+	CHECK_EQ(reason_then_reap(&tmo), LWSTP_STOP_SYNC_TIMEOUT);
+
+	h_task_init(&self, R_STOP, 1);
+	CHECK_EQ(enqueue(tp, &self, c->wsi), LWSTP_OK);
+	wait_done(tp, 1);
+	CHECK_EQ(reason_then_reap(&self), LWSTP_STOP_TASK);
+
+	h_task_init(&fin, R_FIN, 1);
+	CHECK_EQ(enqueue(tp, &fin, c->wsi), LWSTP_OK);
+	wait_done(tp, 1);
+	CHECK_EQ(reason_then_reap(&fin), LWSTP_STOP_NONE);
+
+	h_task_init(&sync, R_CHECK, 0);
+	h_task_init(&queued, R_FIN, 0);
+	CHECK_EQ(enqueue(tp, &sync, c->wsi), LWSTP_OK);
+	h_task_wait_calls(&sync, 1);
+	CHECK_EQ(enqueue(tp, &queued, c->wsi), LWSTP_OK);
+	lws_threadpool_task_sync(sync.handle, 1);
+	lws_threadpool_finish(tp);	/* queued: stopped by finish */
+	CHECK_EQ(lwstp_task_stop_reason(sync.handle), LWSTP_STOP_SYNC);
+	h_task_allow(&sync, 2);
+	wait_done(tp, 2);
+	CHECK_EQ(reason_then_reap(&sync), LWSTP_STOP_SYNC);
+	CHECK_EQ(reason_then_reap(&queued), LWSTP_STOP_FINISH);
+	CHECK(!strcmp(lwstp_stop_reason_name(LWSTP_STOP_SYNC_TIMEOUT),
+		      "sync-timeout"));
+	CHECK(!strcmp(lwstp_stop_reason_name(99), "unknown"));
+
+	lws_threadpool_destroy(tp);
+	h_task_fini(&tmo);
+	h_task_fini(&self);
+	h_task_fini(&fin);
+	h_task_fini(&sync);
+	h_task_fini(&queued);
+	h_conn_free(c);
+}
+
 /*
  * Upstream's stop semantics: after a stop request a task is called at most
  * once more, with STOPPING, and that call's return ends it (FINISHED stays
@@ -1408,6 +1478,7 @@ main(int argc, char **argv)
 		{ "worker_priority", test_worker_priority },
 		{ "diagnose_dump", test_diagnose_dump },
 		{ "stop_ignored", test_stop_ignored },
+		{ "stop_reason", test_stop_reason },
 		{ "policy_change", test_policy_change },
 		{ "context_reuse", test_context_reuse },
 		{ "own_protocol_hook", test_own_protocol_hook },

@@ -50,12 +50,12 @@ lwstp_plugin_fmt_result(char *b, size_t l, uint64_t id, const char *sha,
 }
 
 int
-lwstp_plugin_fmt_stopped(char *b, size_t l, uint64_t id, int requested,
+lwstp_plugin_fmt_stopped(char *b, size_t l, uint64_t id, const char *reason,
 			 const char *token)
 {
 	int n = lws_snprintf(b, l, "{\"type\":\"stopped\",\"id\":%llu,"
 			     "\"reason\":\"%s\"", (unsigned long long)id,
-			     requested ? "requested" : "server");
+			     reason);
 
 	n += fmt_token(b + n, l - (size_t)n, token);
 
@@ -90,8 +90,28 @@ lwstp_plugin_fmt_attached(char *b, size_t l, uint64_t id, const char *token,
 }
 
 /* the message for a job's SYNC or end, from what the worker handed over */
+/* the client's word for why the pool stopped a job */
+static const char *
+stop_why(const struct lwstp_job *job, struct lws_threadpool_task *task)
+{
+	if (atomic_load(&job->stop_req))
+		return "requested";
+
+	switch (task ? lwstp_task_stop_reason(task) : LWSTP_STOP_NONE) {
+	case LWSTP_STOP_SYNC_TIMEOUT:
+		return "sync-timeout";
+	case LWSTP_STOP_FINISH:
+		return "shutting-down";
+	case LWSTP_STOP_TASK:
+		return "failed";
+	default:	/* the plugin itself (a write failed, ...) */
+		return "server";
+	}
+}
+
 int
 lwstp_plugin_fmt_job_out(char *b, size_t l, const struct lwstp_job *job,
+			 struct lws_threadpool_task *task,
 			 enum lws_threadpool_task_status s)
 {
 	switch (s) {
@@ -112,6 +132,6 @@ lwstp_plugin_fmt_job_out(char *b, size_t l, const struct lwstp_job *job,
 			lwsl_err("lws-threadpool: job %llu: SHA-256 failed\n",
 				 (unsigned long long)job->id);
 		return lwstp_plugin_fmt_stopped(b, l, job->id,
-				atomic_load(&job->stop_req), NULL);
+						stop_why(job, task), NULL);
 	}
 }

@@ -160,7 +160,8 @@ lwstp_plugin_http_writeable(struct lwstp_pss *pss)
 			return 0;
 		}
 		lws_sul_cancel(&pss->sul);	/* it started: no deadline */
-		len = lwstp_plugin_fmt_job_out(line, sizeof(line), pss->job, s);
+		len = lwstp_plugin_fmt_job_out(line, sizeof(line), pss->job,
+					       pss->task, s);
 		if (http_write_chunk(pss, line, len, 0)) {
 			lws_threadpool_task_sync(pss->task, 1);
 			return -1;
@@ -172,7 +173,8 @@ lwstp_plugin_http_writeable(struct lwstp_pss *pss)
 
 	case LWS_TP_STATUS_FINISHED:
 	case LWS_TP_STATUS_STOPPED:
-		len = lwstp_plugin_fmt_job_out(line, sizeof(line), pss->job, s);
+		len = lwstp_plugin_fmt_job_out(line, sizeof(line), pss->job,
+					       pss->task, s);
 		lws_threadpool_task_status(pss->task, &user);	/* reap */
 		pss->task = NULL;
 		pss->job = NULL;

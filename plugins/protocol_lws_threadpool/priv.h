@@ -204,8 +204,9 @@ lwstp_plugin_fmt_progress(char *b, size_t l, uint64_t id, uint64_t done,
 int
 lwstp_plugin_fmt_result(char *b, size_t l, uint64_t id, const char *sha,
 			unsigned int ms, const char *token);
+/* reason: "requested", "sync-timeout", "shutting-down", "server", ... */
 int
-lwstp_plugin_fmt_stopped(char *b, size_t l, uint64_t id, int requested,
+lwstp_plugin_fmt_stopped(char *b, size_t l, uint64_t id, const char *reason,
 			 const char *token);
 int
 lwstp_plugin_fmt_attached(char *b, size_t l, uint64_t id, const char *token,
@@ -214,9 +215,13 @@ lwstp_plugin_fmt_attached(char *b, size_t l, uint64_t id, const char *token,
 int
 lwstp_plugin_fmt_error(char *b, size_t l, const char *code, const char *text,
 		       uint64_t id);
-/* a job's SYNC output (s == SYNCING) or end (FINISHED, STOPPED) */
+/*
+ * A job's SYNC output (s == SYNCING) or end (FINISHED, STOPPED).  task: its
+ * live handle, asked why it stopped; call before reaping it.
+ */
 int
 lwstp_plugin_fmt_job_out(char *b, size_t l, const struct lwstp_job *job,
+			 struct lws_threadpool_task *task,
 			 enum lws_threadpool_task_status s);
 
 /* task.c */

@@ -133,7 +133,8 @@ ws_stop(struct lwstp_pss *pss, uint64_t id)
 		return;
 	}
 	r->len = (uint16_t)lwstp_plugin_fmt_stopped(r->buf + LWS_PRE,
-						    REPLY_MAX, id, 1, NULL);
+						    REPLY_MAX, id, "requested",
+						    NULL);
 }
 
 static void
@@ -289,7 +290,8 @@ ws_serve_jobs(struct lwstp_pss *pss, int *err)
 				continue;
 			}
 			len = lwstp_plugin_fmt_job_out(buf + LWS_PRE,
-						REPLY_MAX, slot->job, s);
+						REPLY_MAX, slot->job,
+						slot->task, s);
 			pss->rr = n + 1;
 			if (ws_write(pss->wsi, buf + LWS_PRE, len)) {
 				lws_threadpool_task_sync(slot->task, 1);
@@ -303,7 +305,8 @@ ws_serve_jobs(struct lwstp_pss *pss, int *err)
 		case LWS_TP_STATUS_FINISHED:
 		case LWS_TP_STATUS_STOPPED:
 			len = lwstp_plugin_fmt_job_out(buf + LWS_PRE,
-						REPLY_MAX, slot->job, s);
+						REPLY_MAX, slot->job,
+						slot->task, s);
 			/* reap it: its cleanup runs now, job is gone */
 			lws_threadpool_task_status(slot->task, &user);
 			slot_drop(pss, slot);
@@ -369,7 +372,7 @@ ws_serve_watches(struct lwstp_pss *pss, int *err)
 			break;
 		default:
 			len = lwstp_plugin_fmt_stopped(p, REPLY_MAX,
-					w->rec->id, 0, w->rec->token);
+					w->rec->id, "server", w->rec->token);
 			end = 1;
 			break;
 		}

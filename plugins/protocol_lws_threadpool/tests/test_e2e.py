@@ -777,9 +777,9 @@ async def t_backpressure(port):
             check(False, "unexpected %s" % m)
             break
     check(in_order, "progress in order after the pause")
-    check(any(m["type"] == "stopped" and m["reason"] == "server"
-              for m in ends.values()), "stopped by the server: %s" %
-          [m["type"] for m in ends.values()])
+    check(any(m["type"] == "stopped" and m["reason"] == "sync-timeout"
+              for m in ends.values()), "stopped by the sync timeout: %s" %
+          [(m["type"], m.get("reason")) for m in ends.values()])
     await ws.close()
     await wait_status(port, quiet, "quiet after backpressure")
 
