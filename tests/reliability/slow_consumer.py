@@ -36,7 +36,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
 import relutil as R                                     # noqa: E402
+from rawws import RawWs                                 # noqa: E402
 
 FAST = int(os.environ.get("LWSTP_SLOW_FAST_CLIENTS", "3"))
 FAST_COUNT = int(os.environ.get("LWSTP_SLOW_FAST_COUNT", "2000"))
@@ -111,10 +114,11 @@ async def test(t, binary):
 
         sampler = asyncio.ensure_future(sample())
 
-        slow = await R.ws_connect(srv.port, rcvbuf=4096, count=10 ** 6,
-                                  pad=PAD)
-        assert await R.recv(slow) == msg(0)
-        slow.transport.pause_reading()
+        # a bare-socket client: it reads only when asked (a websockets
+        # client resumes a paused transport on its own, see rawws.py)
+        slow = await RawWs.open(srv.port, 4096, "lws-threadpool-test",
+                                R.RECV_TIMEOUT, count=10 ** 6, pad=PAD)
+        assert await slow.recv() == msg(0)
         st = await wait_stalled(srv)
         t.check(st["tp"]["syncing"] == 1,
                 "the slow task is not waiting in SYNC: %s" % st["tp"])
@@ -129,19 +133,16 @@ async def test(t, binary):
                 "the slow task moved while its client read nothing")
 
         # the slow client drips
-        slow.transport.resume_reading()
         got_in_order = True
         for n in range(1, SLOW_DRIP + 1):
-            m = await R.recv(slow)
+            m = await slow.recv()
             got_in_order &= m == msg(n)
-            slow.transport.pause_reading()
             await asyncio.sleep(0.005)  # reading very slowly
-            slow.transport.resume_reading()
         t.check(got_in_order, "the slow client's stream is out of order")
 
         sampling = False
         await sampler
-        await R.abort(slow)
+        slow.close()                    # vanishes, no close frame
         st = await srv.wait_settled()
         rss_peak = max(samples + [rss_stalled])
 
