@@ -137,11 +137,12 @@ cx_being_destroyed(struct lws_context *cx)
 /*
  * lws_context_destroy() moves the context to LWS_SYSTATE_POLICY_INVALID on
  * the service thread: lws 4.1 does it before closing each service thread's
- * wake-up pipe, 4.3 after (4.3's lws_cancel_service() checks for itself
- * that the pipes are going, and lwstp_hub_wake() asks 4.3 whether the
- * context is being destroyed).  From then on the hub is dying: no wake-up,
- * and nothing of the context touched again, since it may be freed before
- * the pools are.
+ * wake-up pipe; 4.3 later (its lws_cancel_service() checks for itself that
+ * the pipes are going, and lwstp_hub_wake() asks 4.3 whether the context is
+ * being destroyed), and at the end it steps on to CONTEXT_DESTROYING, so on
+ * 4.3 any transition made while the context is being destroyed counts.
+ * From then on the hub is dying: no wake-up, and nothing of the context
+ * touched again, since it may be freed before the pools are.
  *
  * POLICY_INVALID is also a run-time state (user code changing its
  * policies, then back to POLICY_VALID).  4.3 tells the two apart; on 4.1
@@ -163,8 +164,12 @@ hub_state_cb(lws_state_manager_t *mgr, lws_state_notify_link_t *link,
 	if (!hub)
 		goto out;	/* orphaned: its hub is gone */
 
-	dying = target == LWS_SYSTATE_POLICY_INVALID &&
-		(LWSTP_LWS_4_1 || cx_being_destroyed(hub->cx));
+#if LWSTP_LWS_4_1
+	dying = target == LWS_SYSTATE_POLICY_INVALID;
+#else
+	/* 4.3 goes on through CONTEXT_DESTROYING: any transition counts */
+	dying = cx_being_destroyed(hub->cx);
+#endif
 	if (dying != hub->dying) {
 		for (n = 0; n < LWS_MAX_SMP; n++)
 			lwstp_lock(&hub->pt[n].lock);
