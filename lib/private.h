@@ -91,7 +91,10 @@ struct lwstp_conn {
  * A vhost whose protocols[0] callback runs lwstp_hook(): the hook has seen
  * a server wsi's LWS_CALLBACK_WSI_CREATE there, which lws sends to
  * protocols[0] only.  From then on LWS_CALLBACK_WSI_DESTROY of every wsi of
- * the vhost reaches the hook.  Forgotten at LWS_CALLBACK_PROTOCOL_DESTROY.
+ * the vhost reaches the hook.  Forgotten at LWS_CALLBACK_PROTOCOL_DESTROY,
+ * which lws sends to every protocol of a vhost whose protocols were
+ * initialised; a vhost created with LWS_SERVER_OPTION_SKIP_PROTOCOL_INIT
+ * gets none, so its entry would outlive it (not handled).
  */
 struct lwstp_vh {
 	UT_hash_handle		hh;	/* hub->vhosts, key vh (hub->lock) */
