@@ -67,7 +67,9 @@ struct lwstp_create_args {
 	int worker_sched_idle;	/**< 1: workers run in Linux's SCHED_IDLE
 				 * class, so they only get a CPU nothing else
 				 * wants: a busy pool then barely delays the
-				 * service thread (see docs/PERFORMANCE.md).
+				 * service thread (see docs/PERFORMANCE.md), but
+				 * while every core is busy the workers get no
+				 * CPU at all.
 				 * 0: the creator's scheduling class. */
 };
 
