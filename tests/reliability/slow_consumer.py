@@ -126,11 +126,22 @@ async def test(t, binary):
         rss_stalled = srv.rss_kb()
 
         slow_rate = max([await fast_round(srv.port) for _ in range(2)])
-        st = await srv.stats()
-        t.check(st["tp"]["syncing"] == 1 and
-                st["tp"]["syncs"] - st0["tp"]["syncs"] ==
-                stalled_at + 2 * FAST * FAST_COUNT,
-                "the slow task moved while its client read nothing")
+        # The server's send buffer may still grow (TCP autotuning, up to
+        # tcp_wmem's maximum) after the stall was seen, taking a few more
+        # messages (seen: 1 run in 20 under load): wait for the stall again;
+        # what must not happen is more than that buffer holds.
+        st = await wait_stalled(srv)
+        moved = (st["tp"]["syncs"] - st0["tp"]["syncs"] - stalled_at -
+                 2 * FAST * FAST_COUNT)
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+        t.check(st["tp"]["syncing"] == 1 and 0 <= moved <= wmem_max // PAD,
+                "the slow task moved %d messages while its client read "
+                "nothing (a send buffer holds %d)" %
+                (moved, wmem_max // PAD))
+        if moved:
+            print("slow task: %d more messages after the stall (send buffer "
+                  "autotuning)" % moved)
 
         # the slow client drips
         got_in_order = True
