@@ -271,8 +271,8 @@ h_conn_free(struct h_conn *c)
 	free(c);
 }
 
-static long long
-now_ms(void)
+long long
+h_now_ms(void)
 {
 	struct timespec ts;
 
@@ -303,10 +303,10 @@ h_service_some(struct h *h)
 int
 h_service_until(struct h *h, int (*pred)(void *), void *arg)
 {
-	long long deadline = now_ms() + H_DEADLINE_MS;
+	long long deadline = h_now_ms() + H_DEADLINE_MS;
 
 	while (!pred(arg)) {
-		if (now_ms() > deadline) {
+		if (h_now_ms() > deadline) {
 			h_failures++;
 			fprintf(stderr, "FAIL: condition not met within %d ms\n",
 				H_DEADLINE_MS);

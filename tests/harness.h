@@ -65,6 +65,9 @@ struct h_conn *h_conn(struct h *h, int kind);
 void h_close(struct h_conn *c);
 void h_conn_free(struct h_conn *c);
 
+/* CLOCK_MONOTONIC, in milliseconds */
+long long h_now_ms(void);
+
 /* service the context until pred(arg) is true; -1 (and a failure) if the
  * deadline passes first */
 int  h_service_until(struct h *h, int (*pred)(void *), void *arg);

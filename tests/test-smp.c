@@ -168,15 +168,6 @@ static pthread_mutex_t check_m = PTHREAD_MUTEX_INITIALIZER;
 #define TCHECK_EQ(a, b) do { pthread_mutex_lock(&check_m); CHECK_EQ(a, b); \
 	pthread_mutex_unlock(&check_m); } while (0)
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 deadline_ts(struct timespec *ts, clockid_t clk)
@@ -562,7 +553,7 @@ main(void)
 	struct lws_threadpool_create_args pa;
 	pthread_t threads[NTSI];
 	int n, i, per_tsi[NTSI] = { 0 }, nthreads = 0;
-	long long t0 = now_ms();
+	long long t0 = h_now_ms();
 	struct lwstp_stats st;
 	pthread_condattr_t ca;
 	struct timespec ts;
@@ -797,7 +788,7 @@ out_cx:
 			close(g.conns[i].peer_fd);
 
 	printf("smp: %d service threads, %d connections, %lld ms\n", NTSI,
-	       NCONN, now_ms() - t0);
+	       NCONN, h_now_ms() - t0);
 
 	return h_report("smp");
 }

@@ -117,15 +117,6 @@ rnd(unsigned int n)
 	return (unsigned int)(rng_state % n);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static long
 rss_kib(void)
@@ -450,7 +441,7 @@ main(int argc, char **argv)
 	       *SAN ? ", " : "", SAN);
 	fflush(stdout);
 
-	t0 = t_last_progress = now_ms();
+	t0 = t_last_progress = h_now_ms();
 	while ((long)atomic_load(&cleanups_total) < total ||
 	       (long)enqueued < total) {
 		unsigned long long done = atomic_load(&cleanups_total);
@@ -522,8 +513,8 @@ main(int argc, char **argv)
 
 		if (done != last_cleanups) {
 			last_cleanups = done;
-			t_last_progress = now_ms();
-		} else if (now_ms() - t_last_progress > stall_ms) {
+			t_last_progress = h_now_ms();
+		} else if (h_now_ms() - t_last_progress > stall_ms) {
 			fprintf(stderr, "FAIL: no task completed for %ld ms: "
 				"%llu enqueued, %llu cleaned up\n", stall_ms,
 				enqueued, done);
@@ -536,7 +527,7 @@ main(int argc, char **argv)
 		h_service_some(&H);
 		turn++;
 	}
-	elapsed = now_ms() - t0;
+	elapsed = h_now_ms() - t0;
 
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
