@@ -53,9 +53,8 @@
  * WS_SERVER_DROP_PROTOCOL), -d LOGLEVEL.
  */
 
-#include <lwstp.h>
+#include "testsrv.h"
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,20 +248,6 @@ dequeue_all(struct lws *wsi, int bound)
 	return n;
 }
 
-static int
-write_text(struct lws *wsi, char *buf_after_pre, size_t len)
-{
-	int m = lws_write(wsi, (unsigned char *)buf_after_pre, len,
-			  LWS_WRITE_TEXT);
-
-	if (m < (int)len) {
-		lwsl_err("%s: ws write failed: %d\n", __func__, m);
-		return -1;
-	}
-
-	return 0;
-}
-
 struct writable_scan {
 	struct per_session_data__tp_test *pss;
 	struct lws_threadpool_task	*syncing[TP_TEST_MAX_TASKS];
@@ -378,7 +363,7 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 		len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 				   "error: %s",
 				   lwstp_strerror(pss->refuse_err));
-		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+		if (ts_write_text(wsi, buf + LWS_PRE, (size_t)len))
 			return -1;
 		pss->error_sent = 1;
 		lws_callback_on_writable(wsi);
@@ -409,7 +394,7 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 		priv = ws.priv[pick];
 		pss->next = (priv->index + 1) % TP_TEST_MAX_TASKS;
 
-		if (write_text(wsi, priv->msg + LWS_PRE, priv->msg_len)) {
+		if (ts_write_text(wsi, priv->msg + LWS_PRE, priv->msg_len)) {
 			lws_threadpool_task_sync(ws.syncing[pick], 1);
 			return -1;
 		}
@@ -433,7 +418,7 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 		else
 			len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 					   "done");
-		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+		if (ts_write_text(wsi, buf + LWS_PRE, (size_t)len))
 			return -1;
 		pss->done_sent = 1;
 		lwsl_info("%s: wsi %p: all %d tasks done (%d stopped)\n",
@@ -517,18 +502,6 @@ refuse:
 }
 
 static int
-pvo_int(const struct lws_protocol_vhost_options *pvo, const char *name,
-	int def)
-{
-	const char *v;
-
-	if (lws_pvo_get_str((void *)pvo, name, &v))
-		return def;
-
-	return atoi(v);
-}
-
-static int
 callback_tp_test(struct lws *wsi, enum lws_callback_reasons reason,
 		 void *user, void *in, size_t len)
 {
@@ -552,21 +525,21 @@ callback_tp_test(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!vhd)
 			return 1;
 		vhd->context = lws_get_context(wsi);
-		vhd->dequeue_on_drop = pvo_int(pvo, "dequeue-on-drop", 1);
+		vhd->dequeue_on_drop = ts_pvo_int(pvo, "dequeue-on-drop", 1);
 
-		if (pvo_int(pvo, "sync-timeout-ms", 0) > 0) {
+		if (ts_pvo_int(pvo, "sync-timeout-ms", 0) > 0) {
 			/* only lwstp_create() knows the sync timeout */
 			memset(&xargs, 0, sizeof(xargs));
-			xargs.threads = pvo_int(pvo, "threads", 4);
-			xargs.max_queue_depth = pvo_int(pvo, "queue", 64);
+			xargs.threads = ts_pvo_int(pvo, "threads", 4);
+			xargs.max_queue_depth = ts_pvo_int(pvo, "queue", 64);
 			xargs.sync_timeout_ms = (unsigned int)
-					pvo_int(pvo, "sync-timeout-ms", 0);
+					ts_pvo_int(pvo, "sync-timeout-ms", 0);
 			vhd->tp = lwstp_create(vhd->context, &xargs, "%s",
 					lws_get_vhost_name(lws_get_vhost(wsi)));
 		} else {
 			memset(&cargs, 0, sizeof(cargs));
-			cargs.threads = pvo_int(pvo, "threads", 4);
-			cargs.max_queue_depth = pvo_int(pvo, "queue", 64);
+			cargs.threads = ts_pvo_int(pvo, "threads", 4);
+			cargs.max_queue_depth = ts_pvo_int(pvo, "queue", 64);
 			vhd->tp = lws_threadpool_create(vhd->context, &cargs,
 					"%s",
 					lws_get_vhost_name(lws_get_vhost(wsi)));
@@ -635,40 +608,22 @@ callback_tp_test(struct lws *wsi, enum lws_callback_reasons reason,
 		0, NULL, 0 \
 	}
 
-/* --- "/health" and "/stats": protocol "lwstp-status" ------------------- */
-
-struct per_session_data__status {
-	char		body[LWS_PRE + 1024];
-	int		len;
-};
+/* --- "/health" and "/stats" (tests/testsrv) ------------------------------ */
 
 static int
-status_body(struct lws *wsi, const char *path, char *p, size_t size)
+stats_body(struct lws *wsi, char *p, size_t size)
 {
 	struct lws_vhost *vh = lws_get_vhost(wsi);
 	struct per_vhost_data__tp_test *vhd = (struct per_vhost_data__tp_test *)
 		lws_protocol_vh_priv_get(vh,
 			lws_vhost_name_to_protocol(vh, TP_TEST_PROTOCOL));
-	struct lwstp_stats st;
+	int n;
 
-	if (!strcmp(path, "/health"))
-		return lws_snprintf(p, size, "ok");
-
-	memset(&st, 0, sizeof(st));
-	if (vhd && vhd->tp)
-		lwstp_get_stats(vhd->tp, &st);
-
-	return lws_snprintf(p, size,
+	n = lws_snprintf(p, size,
 		"{\"enqueued\":%llu,\"cleanups\":%llu,"
 		"\"cleanups_detached\":%llu,\"completed\":%llu,"
 		"\"outlive_completed\":%llu,\"refused\":%llu,"
-		"\"bad_cleanups\":%llu,\"dequeued\":%llu,\"choked\":%llu,"
-		"\"tp\":{\"threads\":%d,\"idle\":%d,"
-		"\"queued\":%d,\"running\":%d,\"syncing\":%d,"
-		"\"done_waiting\":%d,\"enqueued\":%llu,"
-		"\"rejected_full\":%llu,\"finished\":%llu,\"stopped\":%llu,"
-		"\"syncs\":%llu,\"sync_timeouts\":%llu,\"detached\":%llu,"
-		"\"reaped\":%llu}}",
+		"\"bad_cleanups\":%llu,\"dequeued\":%llu,\"choked\":%llu",
 		(unsigned long long)atomic_load(&ctr_enqueued),
 		(unsigned long long)atomic_load(&ctr_cleanups),
 		(unsigned long long)atomic_load(&ctr_cleanups_detached),
@@ -677,62 +632,10 @@ status_body(struct lws *wsi, const char *path, char *p, size_t size)
 		(unsigned long long)atomic_load(&ctr_refused),
 		(unsigned long long)atomic_load(&ctr_bad_cleanup),
 		(unsigned long long)atomic_load(&ctr_dequeued),
-		(unsigned long long)atomic_load(&ctr_choked),
-		st.threads, st.idle, st.queued, st.running, st.syncing,
-		st.done_waiting, (unsigned long long)st.enqueued,
-		(unsigned long long)st.rejected_full,
-		(unsigned long long)st.finished,
-		(unsigned long long)st.stopped,
-		(unsigned long long)st.syncs,
-		(unsigned long long)st.sync_timeouts,
-		(unsigned long long)st.detached,
-		(unsigned long long)st.reaped);
-}
+		(unsigned long long)atomic_load(&ctr_choked));
+	n += ts_stats_tp(vhd ? vhd->tp : NULL, p + n, size - (size_t)n);
 
-static int
-callback_status(struct lws *wsi, enum lws_callback_reasons reason,
-		void *user, void *in, size_t len)
-{
-	struct per_session_data__status *pss =
-			(struct per_session_data__status *)user;
-	uint8_t buf[LWS_PRE + 256], *start = &buf[LWS_PRE], *p = start,
-		*end = &buf[sizeof(buf) - 1];
-	char path[32];
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		/* in is the url part after the mountpoint: use the full one */
-		if (lws_hdr_copy(wsi, path, sizeof(path),
-				 WSI_TOKEN_GET_URI) < 0)
-			return -1;
-		pss->len = status_body(wsi, path, pss->body + LWS_PRE,
-				       sizeof(pss->body) - LWS_PRE);
-
-		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
-				!strcmp(path, "/health") ? "text/plain" :
-							   "application/json",
-				(lws_filepos_t)pss->len, &p, end))
-			return 1;
-		if (lws_finalize_write_http_header(wsi, start, &p, end))
-			return 1;
-
-		lws_callback_on_writable(wsi);
-		return 0;
-
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (lws_write(wsi, (uint8_t *)pss->body + LWS_PRE,
-			      (size_t)pss->len, LWS_WRITE_HTTP_FINAL) !=
-							pss->len)
-			return 1;
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
-
-	default:
-		break;
-	}
-
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	return n + lws_snprintf(p + n, size - (size_t)n, "}");
 }
 
 /* --- the server ---------------------------------------------------------- */
@@ -740,29 +643,13 @@ callback_status(struct lws *wsi, enum lws_callback_reasons reason,
 static struct lws_protocols protocols[] = {
 	/* protocols[0]: the lwstp integration (see lwstp_hook()) */
 	{ "http", lwstp_callback_http_dummy, 0, 0, 0, NULL, 0 },
-	{ "lwstp-status", callback_status,
-	  sizeof(struct per_session_data__status), 0, 0, NULL, 0 },
+	TS_PROTOCOL_STATUS,
 	LWS_PLUGIN_PROTOCOL_TP_TEST,
 	{ NULL, NULL, 0, 0, 0, NULL, 0 } /* terminator */
 };
 
-static const struct lws_http_mount mount_stats = {
-	.mountpoint		= "/stats",
-	.origin			= "lwstp-status",
-	.origin_protocol	= LWSMPRO_CALLBACK,
-	.mountpoint_len		= 6,
-};
-
-static const struct lws_http_mount mount_health = {
-	.mount_next		= &mount_stats,
-	.mountpoint		= "/health",
-	.origin			= "lwstp-status",
-	.origin_protocol	= LWSMPRO_CALLBACK,
-	.mountpoint_len		= 7,
-};
-
 static const struct lws_http_mount mount = {
-	.mount_next		= &mount_health,
+	.mount_next		= &ts_mount_health,
 	.mountpoint		= "/",
 	.origin			= LWSTP_TEST_MOUNT_DIR,
 	.def			= "index.html",
@@ -770,125 +657,33 @@ static const struct lws_http_mount mount = {
 	.mountpoint_len		= 1,
 };
 
-static struct lws_context *context;
-static volatile sig_atomic_t interrupted;
-
-/* poll loop: ask the loop to stop; lws_cancel_service() only writes to the
- * event pipe, so it can be called from a signal handler */
-static void
-sigint_handler(int sig)
-{
-	interrupted = 1;
-	if (context)
-		lws_cancel_service(context);
-}
-
-/* libuv loop: lws catches the signals on the loop and calls us there */
-static void
-signal_cb(void *handle, int signum)
-{
-	lwsl_notice("%s: signal %d, shutting down\n", __func__, signum);
-	interrupted = 1;
-	lws_context_destroy(context);
-}
-
-static int
-opt_int(int argc, const char **argv, const char *name, int def)
-{
-	const char *p = lws_cmdline_option(argc, argv, name);
-
-	return p && *p ? atoi(p) : def;
-}
-
 int
 main(int argc, const char **argv)
 {
-	struct lws_protocol_vhost_options pvo_opts[4], pvo;
 	struct lws_context_creation_info info;
-	char s_threads[16], s_queue[16], s_sync[16];
-	unsigned long long enq, cln;
-	int logs = LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE;
-	int uv = !!lws_cmdline_option(argc, argv, "--uv");
-	const char *p;
-	int n;
+	struct lws_context *cx;
+	struct ts_pool_pvo pp;
+	int uv;
 
-	if ((p = lws_cmdline_option(argc, argv, "-d")))
-		logs = atoi(p);
-	lws_set_log_level(logs, NULL);
-
-	lws_snprintf(s_threads, sizeof(s_threads), "%d",
-		     opt_int(argc, argv, "--threads", 4));
-	lws_snprintf(s_queue, sizeof(s_queue), "%d",
-		     opt_int(argc, argv, "--queue", 64));
-	lws_snprintf(s_sync, sizeof(s_sync), "%d",
-		     opt_int(argc, argv, "--sync-timeout-ms", 0));
-
+	uv = ts_info(&info, argc, argv, 7681,
+		     LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE);
 	/* the pool's configuration reaches the protocol as per-vhost options */
-	memset(pvo_opts, 0, sizeof(pvo_opts));
-	pvo_opts[0].name = "threads";
-	pvo_opts[0].value = s_threads;
-	pvo_opts[0].next = &pvo_opts[1];
-	pvo_opts[1].name = "queue";
-	pvo_opts[1].value = s_queue;
-	pvo_opts[1].next = &pvo_opts[2];
-	pvo_opts[2].name = "sync-timeout-ms";
-	pvo_opts[2].value = s_sync;
-	pvo_opts[2].next = &pvo_opts[3];
-	pvo_opts[3].name = "dequeue-on-drop";
-	pvo_opts[3].value = lws_cmdline_option(argc, argv, "--no-dequeue") ?
-								"0" : "1";
-	memset(&pvo, 0, sizeof(pvo));
-	pvo.options = pvo_opts;
-	pvo.name = TP_TEST_PROTOCOL;
-	pvo.value = "";
-
-	memset(&info, 0, sizeof(info));
-	info.port = opt_int(argc, argv, "--port", 7681);
-	info.iface = lws_cmdline_option(argc, argv, "--iface");
-	if (!info.iface)
-		info.iface = "127.0.0.1";
-	/* lws 4.1.6 with IPv6 listens on every address even for an IPv4
-	 * interface; an IPv4 address gets an IPv4-only socket */
-	if (!strchr(info.iface, ':'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	ts_pool_pvo(&pp, argc, argv, TP_TEST_PROTOCOL, 64);
 	info.mounts = &mount;
 	info.protocols = protocols;
-	info.pvo = &pvo;
-	info.pcontext = &context;
-
-	if (uv) {
-		info.options |= LWS_SERVER_OPTION_LIBUV;
-		info.signal_cb = signal_cb;
-	} else {
-		struct sigaction sa;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = sigint_handler;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-	}
+	info.pvo = &pp.pvo;
+	ts_stats_body = stats_body;
 
 	lwsl_user("lwstp-ws-server: http://%s:%d/ (%s loop, %s threads, "
 		  "queue %s, sync timeout %s ms)\n", info.iface, info.port,
-		  uv ? "libuv" : "poll", s_threads, s_queue, s_sync);
+		  uv ? "libuv" : "poll", pp.threads, pp.queue, pp.sync_ms);
 
-	context = lws_create_context(&info);
-	if (!context) {
-		lwsl_err("lws init failed\n");
+	cx = ts_create(&info, uv);
+	if (!cx)
 		return 1;
-	}
+	ts_serve(cx);
 
-	n = 0;
-	while (n >= 0 && !interrupted)
-		n = lws_service(context, 0);
-
-	lws_context_destroy(context);
-
-	enq = atomic_load(&ctr_enqueued);
-	cln = atomic_load(&ctr_cleanups);
-	printf("lwstp-ws-server: enqueued=%llu cleanups=%llu\n", enq, cln);
-	fflush(stdout);
-
-	return enq != cln || atomic_load(&ctr_bad_cleanup);
+	return ts_exit_line("lwstp-ws-server", atomic_load(&ctr_enqueued),
+			    atomic_load(&ctr_cleanups)) ||
+	       atomic_load(&ctr_bad_cleanup);
 }

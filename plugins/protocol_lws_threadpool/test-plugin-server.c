@@ -31,8 +31,8 @@
 
 #define LWS_PLUGIN_STATIC
 #include "protocol_lws_threadpool.c"
+#include "testsrv.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -106,17 +106,6 @@ static const struct lws_http_mount mount_status = {
 	.mountpoint_len		= 7,
 };
 
-static struct lws_context *context;
-static volatile sig_atomic_t interrupted;
-
-static void
-sigint_handler(int sig)
-{
-	interrupted = 1;
-	if (context)
-		lws_cancel_service(context);
-}
-
 /* the protocol's per-vhost data exists once its PROTOCOL_INIT succeeded */
 static int
 protocol_up(struct lws_vhost *vh)
@@ -131,23 +120,19 @@ main(int argc, const char **argv)
 	struct lws_protocol_vhost_options pvos[MAX_PVOS], pvo;
 	struct lws_context_creation_info info;
 	unsigned long long enq, cln, det, fin, bad;
-	int logs = LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE;
 	char names[MAX_PVOS][64], vhname[MAX_VHOSTS][32];
 	struct lws_vhost *vh[MAX_VHOSTS];
-	int n, npvo = 0, port = 7682, nvh = 1;
-	struct sigaction sa;
+	int n, npvo = 0, port, nvh;
+	struct lws_context *context;
 	const char *p;
 	char *eq;
 
-	if ((p = lws_cmdline_option(argc, argv, "-d")))
-		logs = atoi(p);
-	lws_set_log_level(logs, NULL);
-	if ((p = lws_cmdline_option(argc, argv, "--port")))
-		port = atoi(p);
-	if ((p = lws_cmdline_option(argc, argv, "--vhosts")))
-		nvh = atoi(p);
-	if ((p = lws_cmdline_option(argc, argv, "--sndbuf")))
-		sndbuf = atoi(p);
+	/* -d, --port; the vhosts get iface, mounts, protocols and pvos */
+	ts_info(&info, argc, argv, 7682,
+		LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE);
+	port = info.port;
+	nvh = ts_opt_int(argc, argv, "--vhosts", 1);
+	sndbuf = ts_opt_int(argc, argv, "--sndbuf", 0);
 	if (lws_cmdline_option(argc, argv, "--plain-http"))
 		protocols[0].callback = sndbuf ? callback_http_plain :
 						 lws_callback_http_dummy;
@@ -183,25 +168,13 @@ main(int argc, const char **argv)
 	pvo.value = "";
 	pvo.options = npvo ? pvos : NULL;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sigint_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
-	info.pcontext = &context;
-	if ((p = lws_cmdline_option(argc, argv, "--timeout-secs")))
-		info.timeout_secs = (unsigned int)atoi(p);
-
-	context = lws_create_context(&info);
-	if (!context) {
-		lwsl_err("lws init failed\n");
+	info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.timeout_secs = (unsigned int)ts_opt_int(argc, argv,
+						     "--timeout-secs", 0);
+	context = ts_create(&info, 0);
+	if (!context)
 		return 2;
-	}
 
-	info.iface = "127.0.0.1";
 	info.mounts = &mount_status;
 	info.protocols = protocols;
 	info.pvo = &pvo;
@@ -241,11 +214,7 @@ main(int argc, const char **argv)
 	printf("\n");
 	fflush(stdout);
 
-	n = 0;
-	while (n >= 0 && !interrupted)
-		n = lws_service(context, 0);
-
-	lws_context_destroy(context);
+	ts_serve(context);
 
 	enq = atomic_load(&lwstp_plugin_ctr.jobs_enqueued);
 	cln = atomic_load(&lwstp_plugin_ctr.jobs_cleaned);

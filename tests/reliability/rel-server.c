@@ -45,14 +45,14 @@
  * closed_while counts) and exits non-zero unless every task got exactly one
  * cleanup.
  *
- * Options: --port N, --threads N (4), --queue N (1024), --sync-timeout-ms N,
- * --no-dequeue, -d LOGLEVEL.
+ * Options (tests/testsrv): --port N (7682), --iface ADDR (127.0.0.1), --uv,
+ * --threads N (4), --queue N (1024), --sync-timeout-ms N, --no-dequeue,
+ * -d LOGLEVEL.
  */
 
-#include <lwstp.h>
+#include "testsrv.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,20 +244,6 @@ forget(struct pss *pss, int i, int stopped)
 	pss->stopped += stopped;
 }
 
-static int
-write_text(struct lws *wsi, char *buf_after_pre, size_t len)
-{
-	int m = lws_write(wsi, (unsigned char *)buf_after_pre, len,
-			  LWS_WRITE_TEXT);
-
-	if (m < (int)len) {
-		lwsl_warn("ws write failed: %d\n", m);
-		return -1;
-	}
-
-	return 0;
-}
-
 struct scan {
 	struct pss	*pss;
 	int		cand[REL_MAX_TASKS];
@@ -326,7 +312,7 @@ writeable(struct lws *wsi, struct pss *pss)
 		}
 		len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 				   "error: %s", pss->why);
-		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+		if (ts_write_text(wsi, buf + LWS_PRE, (size_t)len))
 			return -1;
 		pss->error_sent = 1;
 		lws_callback_on_writable(wsi);
@@ -348,7 +334,7 @@ writeable(struct lws *wsi, struct pss *pss)
 				   pss->notes[pss->note_head]);
 		pss->note_head = (pss->note_head + 1) % REL_MAX_NOTES;
 		pss->note_count--;
-		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+		if (ts_write_text(wsi, buf + LWS_PRE, (size_t)len))
 			return -1;
 		lws_callback_on_writable(wsi);	/* the rest, or "done" */
 		return 0;
@@ -364,7 +350,7 @@ writeable(struct lws *wsi, struct pss *pss)
 		n = sc.cand[pick];
 		priv = pss->priv[n];
 		pss->next = (n + 1) % REL_MAX_TASKS;
-		if (write_text(wsi, priv->msg + LWS_PRE, priv->msg_len)) {
+		if (ts_write_text(wsi, priv->msg + LWS_PRE, priv->msg_len)) {
 			lws_threadpool_task_sync(pss->task[n], 1);
 			return -1;
 		}
@@ -385,7 +371,7 @@ writeable(struct lws *wsi, struct pss *pss)
 		else
 			len = lws_snprintf(buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 					   "done");
-		if (write_text(wsi, buf + LWS_PRE, (size_t)len))
+		if (ts_write_text(wsi, buf + LWS_PRE, (size_t)len))
 			return -1;
 		pss->done_sent = 1;
 	}
@@ -552,18 +538,6 @@ drop_protocol(struct vhd *vhd, struct pss *pss)
 }
 
 static int
-pvo_int(const struct lws_protocol_vhost_options *pvo, const char *name,
-	int def)
-{
-	const char *v;
-
-	if (lws_pvo_get_str((void *)pvo, name, &v))
-		return def;
-
-	return atoi(v);
-}
-
-static int
 callback_rel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	     void *in, size_t len)
 {
@@ -580,11 +554,11 @@ callback_rel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (!vhd)
 			return 1;
 		memset(&a, 0, sizeof(a));
-		a.threads = pvo_int(pvo, "threads", 4);
-		a.max_queue_depth = pvo_int(pvo, "queue", 1024);
-		a.sync_timeout_ms = (unsigned int)pvo_int(pvo,
+		a.threads = ts_pvo_int(pvo, "threads", 4);
+		a.max_queue_depth = ts_pvo_int(pvo, "queue", 1024);
+		a.sync_timeout_ms = (unsigned int)ts_pvo_int(pvo,
 						"sync-timeout-ms", 0);
-		vhd->dequeue_on_drop = pvo_int(pvo, "dequeue-on-drop", 1);
+		vhd->dequeue_on_drop = ts_pvo_int(pvo, "dequeue-on-drop", 1);
 		vhd->tp = lwstp_create(lws_get_context(wsi), &a, "rel");
 		return !vhd->tp;
 
@@ -620,31 +594,19 @@ callback_rel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return 0;
 }
 
-/* --- /health and /stats -------------------------------------------------- */
-
-struct pss_status {
-	char	body[LWS_PRE + 2048];
-	int	len;
-};
+/* --- /health and /stats (tests/testsrv) ---------------------------------- */
 
 #define U(x) ((unsigned long long)atomic_load(&(x)))
 
 static int
-status_body(struct lws *wsi, const char *path, char *p, size_t size)
+stats_body(struct lws *wsi, char *p, size_t size)
 {
 	struct lws_vhost *vh = lws_get_vhost(wsi);
 	struct vhd *vhd = lws_protocol_vh_priv_get(vh,
 			lws_vhost_name_to_protocol(vh, REL_PROTOCOL));
-	struct lwstp_stats st;
+	int n;
 
-	if (!strcmp(path, "/health"))
-		return lws_snprintf(p, size, "ok");
-
-	memset(&st, 0, sizeof(st));
-	if (vhd && vhd->tp)
-		lwstp_get_stats(vhd->tp, &st);
-
-	return lws_snprintf(p, size,
+	n = lws_snprintf(p, size,
 		"{\"enqueued\":%llu,\"cleanups\":%llu,"
 		"\"cleanups_detached\":%llu,\"completed\":%llu,"
 		"\"refused\":%llu,\"bad_cleanups\":%llu,\"dequeued\":%llu,"
@@ -652,12 +614,7 @@ status_body(struct lws *wsi, const char *path, char *p, size_t size)
 		"\"bad_msgs\":%llu,\"foreign_tasks\":%llu,"
 		"\"closed_while\":{\"queued\":%llu,\"running\":%llu,"
 		"\"syncing\":%llu,\"stopping\":%llu,\"finished\":%llu,"
-		"\"stopped\":%llu},"
-		"\"tp\":{\"threads\":%d,\"idle\":%d,\"queued\":%d,"
-		"\"running\":%d,\"syncing\":%d,\"done_waiting\":%d,"
-		"\"enqueued\":%llu,\"rejected_full\":%llu,\"finished\":%llu,"
-		"\"stopped\":%llu,\"syncs\":%llu,\"sync_timeouts\":%llu,"
-		"\"detached\":%llu,\"reaped\":%llu}}",
+		"\"stopped\":%llu}",
 		U(ctr_enqueued), U(ctr_cleanups), U(ctr_cleanups_detached),
 		U(ctr_completed), U(ctr_refused), U(ctr_bad_cleanup),
 		U(ctr_dequeued), U(ctr_choked), U(ctr_stops), U(ctr_conns),
@@ -667,171 +624,43 @@ status_body(struct lws *wsi, const char *path, char *p, size_t size)
 		U(ctr_closed_while[LWS_TP_STATUS_SYNCING]),
 		U(ctr_closed_while[LWS_TP_STATUS_STOPPING]),
 		U(ctr_closed_while[LWS_TP_STATUS_FINISHED]),
-		U(ctr_closed_while[LWS_TP_STATUS_STOPPED]),
-		st.threads, st.idle, st.queued, st.running, st.syncing,
-		st.done_waiting, (unsigned long long)st.enqueued,
-		(unsigned long long)st.rejected_full,
-		(unsigned long long)st.finished,
-		(unsigned long long)st.stopped, (unsigned long long)st.syncs,
-		(unsigned long long)st.sync_timeouts,
-		(unsigned long long)st.detached,
-		(unsigned long long)st.reaped);
-}
+		U(ctr_closed_while[LWS_TP_STATUS_STOPPED]));
+	n += ts_stats_tp(vhd ? vhd->tp : NULL, p + n, size - (size_t)n);
 
-static int
-callback_status(struct lws *wsi, enum lws_callback_reasons reason,
-		void *user, void *in, size_t len)
-{
-	struct pss_status *pss = user;
-	uint8_t buf[LWS_PRE + 256], *start = &buf[LWS_PRE], *p = start,
-		*end = &buf[sizeof(buf) - 1];
-	char path[32];
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		if (lws_hdr_copy(wsi, path, sizeof(path),
-				 WSI_TOKEN_GET_URI) < 0)
-			return -1;
-		pss->len = status_body(wsi, path, pss->body + LWS_PRE,
-				       sizeof(pss->body) - LWS_PRE);
-		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK,
-				!strcmp(path, "/health") ? "text/plain" :
-							   "application/json",
-				(lws_filepos_t)pss->len, &p, end))
-			return 1;
-		if (lws_finalize_write_http_header(wsi, start, &p, end))
-			return 1;
-		lws_callback_on_writable(wsi);
-		return 0;
-
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (lws_write(wsi, (uint8_t *)pss->body + LWS_PRE,
-			      (size_t)pss->len, LWS_WRITE_HTTP_FINAL) !=
-							pss->len)
-			return 1;
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
-
-	default:
-		break;
-	}
-
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	return n + lws_snprintf(p + n, size - (size_t)n, "}");
 }
 
 static struct lws_protocols protocols[] = {
 	{ "http", lwstp_callback_http_dummy, 0, 0, 0, NULL, 0 },
-	{ "lwstp-status", callback_status, sizeof(struct pss_status), 0, 0,
-	  NULL, 0 },
+	TS_PROTOCOL_STATUS,
 	{ REL_PROTOCOL, callback_rel, sizeof(struct pss), 128, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-static const struct lws_http_mount mount_stats = {
-	.mountpoint		= "/stats",
-	.origin			= "lwstp-status",
-	.origin_protocol	= LWSMPRO_CALLBACK,
-	.mountpoint_len		= 6,
-};
-
-static const struct lws_http_mount mount_health = {
-	.mount_next		= &mount_stats,
-	.mountpoint		= "/health",
-	.origin			= "lwstp-status",
-	.origin_protocol	= LWSMPRO_CALLBACK,
-	.mountpoint_len		= 7,
-};
-
-static struct lws_context *context;
-static volatile sig_atomic_t interrupted;
-
-static void
-sig_handler(int sig)
-{
-	interrupted = 1;
-	if (context)
-		lws_cancel_service(context);
-}
-
-static int
-opt_int(int argc, const char **argv, const char *name, int def)
-{
-	const char *p = lws_cmdline_option(argc, argv, name);
-
-	return p && *p ? atoi(p) : def;
-}
-
 int
 main(int argc, const char **argv)
 {
-	struct lws_protocol_vhost_options o[4], pvo;
 	struct lws_context_creation_info info;
-	char s_threads[16], s_queue[16], s_sync[16];
-	unsigned long long enq, cln;
-	struct sigaction sa;
-	const char *p;
-	int n;
+	struct lws_context *cx;
+	struct ts_pool_pvo pp;
+	int bad, uv;
 
-	lws_set_log_level((p = lws_cmdline_option(argc, argv, "-d")) ?
-			  atoi(p) : LLL_USER | LLL_ERR | LLL_WARN, NULL);
-
-	lws_snprintf(s_threads, sizeof(s_threads), "%d",
-		     opt_int(argc, argv, "--threads", 4));
-	lws_snprintf(s_queue, sizeof(s_queue), "%d",
-		     opt_int(argc, argv, "--queue", 1024));
-	lws_snprintf(s_sync, sizeof(s_sync), "%d",
-		     opt_int(argc, argv, "--sync-timeout-ms", 0));
-
-	memset(o, 0, sizeof(o));
-	o[0].name = "threads";
-	o[0].value = s_threads;
-	o[0].next = &o[1];
-	o[1].name = "queue";
-	o[1].value = s_queue;
-	o[1].next = &o[2];
-	o[2].name = "sync-timeout-ms";
-	o[2].value = s_sync;
-	o[2].next = &o[3];
-	o[3].name = "dequeue-on-drop";
-	o[3].value = lws_cmdline_option(argc, argv, "--no-dequeue") ? "0" :
-								      "1";
-	memset(&pvo, 0, sizeof(pvo));
-	pvo.options = o;
-	pvo.name = REL_PROTOCOL;
-	pvo.value = "";
-
-	memset(&info, 0, sizeof(info));
-	info.port = opt_int(argc, argv, "--port", 7682);
-	info.iface = "127.0.0.1";
-	info.mounts = &mount_health;
+	uv = ts_info(&info, argc, argv, 7682, LLL_USER | LLL_ERR | LLL_WARN);
+	ts_pool_pvo(&pp, argc, argv, REL_PROTOCOL, 1024);
+	info.mounts = &ts_mount_health;
 	info.protocols = protocols;
-	info.pvo = &pvo;
-	info.pcontext = &context;
+	info.pvo = &pp.pvo;
+	ts_stats_body = stats_body;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sig_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-
-	context = lws_create_context(&info);
-	if (!context) {
-		lwsl_err("lws init failed\n");
+	cx = ts_create(&info, uv);
+	if (!cx)
 		return 1;
-	}
-	lwsl_user("lwstp-rel-server: http://127.0.0.1:%d/ (%s threads, queue "
-		  "%s)\n", info.port, s_threads, s_queue);
+	lwsl_user("lwstp-rel-server: http://%s:%d/ (%s threads, queue %s)\n",
+		  info.iface, info.port, pp.threads, pp.queue);
+	ts_serve(cx);
 
-	n = 0;
-	while (n >= 0 && !interrupted)
-		n = lws_service(context, 0);
-
-	lws_context_destroy(context);
-
-	enq = U(ctr_enqueued);
-	cln = U(ctr_cleanups);
-	printf("lwstp-rel-server: enqueued=%llu cleanups=%llu\n", enq, cln);
+	bad = ts_exit_line("lwstp-rel-server", U(ctr_enqueued),
+			   U(ctr_cleanups));
 	printf("lwstp-rel-server: closed_while queued=%llu running=%llu "
 	       "syncing=%llu stopping=%llu finished=%llu stopped=%llu\n",
 	       U(ctr_closed_while[LWS_TP_STATUS_QUEUED]),
@@ -842,5 +671,5 @@ main(int argc, const char **argv)
 	       U(ctr_closed_while[LWS_TP_STATUS_STOPPED]));
 	fflush(stdout);
 
-	return enq != cln || U(ctr_bad_cleanup) || U(ctr_foreign_task);
+	return bad || U(ctr_bad_cleanup) || U(ctr_foreign_task);
 }
