@@ -70,21 +70,14 @@
 #define TP_TEST_MAX_COUNT	1000000
 #define TP_TEST_MAX_WORK_US	100000
 #define TP_TEST_MAX_PAD		65536
-#define TASK_DATA_MAGIC		0x74706474u
 #define CLOSE_TRY_AGAIN_LATER	1013	/* IANA close code, not in lws 4.1 */
 
 /*
  * Process-wide counters.  Cleanups of detached tasks run on pool workers,
  * so these are atomics.
  */
-static atomic_ullong ctr_enqueued;	/* tasks the pool accepted */
-static atomic_ullong ctr_cleanups;	/* cleanup() calls */
-static atomic_ullong ctr_cleanups_detached; /* ... with wsi NULL */
-static atomic_ullong ctr_completed;	/* tasks that sent every message */
-static atomic_ullong ctr_outlive_completed; /* ... of them, after their wsi
-					     * went away */
+/* (the stream tasks' counters are ts_ctr, tests/testsrv) */
 static atomic_ullong ctr_refused;	/* connections refused */
-static atomic_ullong ctr_bad_cleanup;	/* cleanup of a bad / dead user */
 static atomic_ullong ctr_dequeued;	/* tasks dequeued at DROP_PROTOCOL */
 static atomic_ullong ctr_choked;	/* writables finding the pipe choked */
 
@@ -95,30 +88,6 @@ struct per_vhost_data__tp_test {
 	struct lws_context		*context;
 	int				dequeue_on_drop;
 };
-
-/*
- * The task's private data.  It belongs to the task, not to the connection:
- * the connection may go away while the task runs, so only the task's
- * cleanup frees it.
- */
-struct task_data {
-	uint32_t	magic;
-	int		index;	/* const: task index on its connection */
-	int		count;	/* const: messages to produce */
-	int		work_us; /* const: simulated work per message */
-	int		pad;	/* const: filler bytes per message */
-	char		outlive; /* const */
-
-	char		awaiting_ack;	/* service thread only */
-
-	/* written by the worker; read by the service thread only while the
-	 * task waits in SYNC, or after it ended */
-	int		pos;
-	size_t		msg_len;
-	char		msg[];	/* LWS_PRE + MSG_HDR_LEN + pad */
-};
-
-#define MSG_HDR_LEN	32
 
 struct conn_params {
 	int		count;
@@ -140,64 +109,6 @@ struct per_session_data__tp_test {
 	char			error_sent;
 	char			done_sent;
 };
-
-static void
-cleanup_task_private_data(struct lws *wsi, void *user)
-{
-	struct task_data *priv = (struct task_data *)user;
-
-	if (!priv || priv->magic != TASK_DATA_MAGIC) {
-		lwsl_err("%s: cleanup of a bad task user %p\n", __func__, user);
-		atomic_fetch_add(&ctr_bad_cleanup, 1);
-		return;
-	}
-
-	if (!wsi)
-		atomic_fetch_add(&ctr_cleanups_detached, 1);
-	if (priv->pos == priv->count) {
-		atomic_fetch_add(&ctr_completed, 1);
-		if (!wsi && priv->outlive)
-			atomic_fetch_add(&ctr_outlive_completed, 1);
-	}
-
-	priv->magic = 0;
-	free(priv);
-	atomic_fetch_add(&ctr_cleanups, 1);
-}
-
-/*
- * Runs on a pool worker.  Each call produces one message and returns SYNC,
- * so that the service thread can write it, or ends the task.
- */
-static enum lws_threadpool_task_return
-task_function(void *user, enum lws_threadpool_task_status s)
-{
-	struct task_data *priv = (struct task_data *)user;
-	int flags = priv->outlive ? LWS_TP_RETURN_FLAG_OUTLIVE : 0;
-	char *p = priv->msg + LWS_PRE;
-	int n;
-
-	if (s == LWS_TP_STATUS_STOPPING)
-		return LWS_TP_RETURN_STOPPED;
-
-	if (priv->pos == priv->count)
-		return LWS_TP_RETURN_FINISHED;
-
-	/* stands in for the real work that produces a result */
-	if (priv->work_us)
-		usleep((useconds_t)priv->work_us);
-
-	n = lws_snprintf(p, MSG_HDR_LEN, "t%d seq %d", priv->index,
-			 priv->pos++);
-	if (priv->pad) {
-		p[n++] = ' ';
-		memset(p + n, 'x', (size_t)priv->pad);
-		n += priv->pad;
-	}
-	priv->msg_len = (size_t)n;
-
-	return (enum lws_threadpool_task_return)(LWS_TP_RETURN_SYNC | flags);
-}
 
 static int
 urlarg_int(struct lws *wsi, const char *name, int def, int min, int max)
@@ -251,7 +162,7 @@ dequeue_all(struct lws *wsi, int bound)
 struct writable_scan {
 	struct per_session_data__tp_test *pss;
 	struct lws_threadpool_task	*syncing[TP_TEST_MAX_TASKS];
-	struct task_data		*priv[TP_TEST_MAX_TASKS];
+	struct ts_stream		*priv[TP_TEST_MAX_TASKS];
 	int				nsync;
 };
 
@@ -263,7 +174,7 @@ static int
 writable_task_cb(struct lws_threadpool_task *task, void *user)
 {
 	struct writable_scan *ws = (struct writable_scan *)user;
-	struct task_data *priv;
+	struct ts_stream *priv;
 	void *_user;
 
 	/* this frees a task that ended (its cleanup runs here) */
@@ -276,7 +187,7 @@ writable_task_cb(struct lws_threadpool_task *task, void *user)
 		ws->pss->stopped++;
 		break;
 	case LWS_TP_STATUS_SYNCING:
-		priv = (struct task_data *)_user;
+		priv = (struct ts_stream *)_user;
 		if (priv->awaiting_ack ||
 		    ws->nsync == (int)LWS_ARRAY_SIZE(ws->syncing))
 			break;
@@ -306,7 +217,7 @@ static int
 ack_task_cb(struct lws_threadpool_task *task, void *user)
 {
 	struct ack_scan *as = (struct ack_scan *)user;
-	struct task_data *priv;
+	struct ts_stream *priv;
 	void *_user;
 
 	switch (lws_threadpool_task_status(task, &_user)) {
@@ -319,7 +230,7 @@ ack_task_cb(struct lws_threadpool_task *task, void *user)
 		break;
 	case LWS_TP_STATUS_SYNCING:
 		/* a task waiting in SYNC is not touching its data */
-		priv = (struct task_data *)_user;
+		priv = (struct ts_stream *)_user;
 		if (as->found || !priv->awaiting_ack)
 			break;
 		priv->awaiting_ack = 0;
@@ -338,7 +249,7 @@ tp_test_writeable(struct lws *wsi, struct per_session_data__tp_test *pss)
 {
 	char buf[LWS_PRE + 64];
 	struct writable_scan ws;
-	struct task_data *priv;
+	struct ts_stream *priv;
 	int n, pick, len;
 
 	if (pss->refused) {
@@ -432,8 +343,7 @@ static int
 tp_test_established(struct lws *wsi, struct per_vhost_data__tp_test *vhd,
 		    struct per_session_data__tp_test *pss)
 {
-	struct lws_threadpool_task_args args;
-	struct task_data *priv;
+	struct ts_stream *priv;
 	char peer[48];
 	int n, r;
 
@@ -442,40 +352,11 @@ tp_test_established(struct lws *wsi, struct per_vhost_data__tp_test *vhd,
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
 
 	for (n = 0; n < pss->p.tasks; n++) {
-		priv = malloc(sizeof(*priv) + LWS_PRE + MSG_HDR_LEN +
-			      (size_t)pss->p.pad);
-		if (!priv) {
-			r = LWSTP_E_NOMEM;
+		r = ts_stream_enqueue(vhd->tp, wsi, "ws", n, pss->p.count,
+				      pss->p.work_us, pss->p.pad,
+				      pss->p.outlive, NULL, &priv);
+		if (r)
 			goto refuse;
-		}
-		memset(priv, 0, sizeof(*priv));
-		priv->magic = TASK_DATA_MAGIC;
-		priv->index = n;
-		priv->count = pss->p.count;
-		priv->work_us = pss->p.work_us;
-		priv->pad = pss->p.pad;
-		priv->outlive = pss->p.outlive;
-
-		memset(&args, 0, sizeof(args));
-		args.wsi = wsi;
-		args.user = priv;
-		args.task = task_function;
-		args.cleanup = cleanup_task_private_data;
-		/*
-		 * outlive from the start, even if it never ran (the task
-		 * also says so with LWS_TP_RETURN_FLAG_OUTLIVE each time)
-		 */
-		args.async_task = pss->p.outlive;
-
-		/* from here on the task owns priv, and frees it in cleanup */
-		r = lwstp_enqueue(vhd->tp, &args, NULL, "ws %s t%d", peer, n);
-		if (r) {
-			/* not queued: priv is still ours */
-			priv->magic = 0;
-			free(priv);
-			goto refuse;
-		}
-		atomic_fetch_add(&ctr_enqueued, 1);
 		pss->enqueued++;
 	}
 
@@ -624,13 +505,13 @@ stats_body(struct lws *wsi, char *p, size_t size)
 		"\"cleanups_detached\":%llu,\"completed\":%llu,"
 		"\"outlive_completed\":%llu,\"refused\":%llu,"
 		"\"bad_cleanups\":%llu,\"dequeued\":%llu,\"choked\":%llu",
-		(unsigned long long)atomic_load(&ctr_enqueued),
-		(unsigned long long)atomic_load(&ctr_cleanups),
-		(unsigned long long)atomic_load(&ctr_cleanups_detached),
-		(unsigned long long)atomic_load(&ctr_completed),
-		(unsigned long long)atomic_load(&ctr_outlive_completed),
+		(unsigned long long)atomic_load(&ts_ctr.enqueued),
+		(unsigned long long)atomic_load(&ts_ctr.cleanups),
+		(unsigned long long)atomic_load(&ts_ctr.cleanups_detached),
+		(unsigned long long)atomic_load(&ts_ctr.completed),
+		(unsigned long long)atomic_load(&ts_ctr.outlive_completed),
 		(unsigned long long)atomic_load(&ctr_refused),
-		(unsigned long long)atomic_load(&ctr_bad_cleanup),
+		(unsigned long long)atomic_load(&ts_ctr.bad_cleanups),
 		(unsigned long long)atomic_load(&ctr_dequeued),
 		(unsigned long long)atomic_load(&ctr_choked));
 	n += ts_stats_tp(vhd ? vhd->tp : NULL, p + n, size - (size_t)n);
@@ -683,7 +564,7 @@ main(int argc, const char **argv)
 		return 1;
 	ts_serve(cx);
 
-	return ts_exit_line("lwstp-ws-server", atomic_load(&ctr_enqueued),
-			    atomic_load(&ctr_cleanups)) ||
-	       atomic_load(&ctr_bad_cleanup);
+	return ts_exit_line("lwstp-ws-server", atomic_load(&ts_ctr.enqueued),
+			    atomic_load(&ts_ctr.cleanups)) ||
+	       atomic_load(&ts_ctr.bad_cleanups);
 }

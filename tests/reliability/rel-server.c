@@ -66,11 +66,9 @@
 #define REL_MAX_PAD		65536
 #define REL_NOTE_LEN		48
 #define REL_MAX_NOTES		(2 * REL_MAX_TASKS)
-#define TASK_MAGIC		0x72656c74u
-#define MSG_HDR_LEN		32
 
-static atomic_ullong ctr_enqueued, ctr_cleanups, ctr_cleanups_detached,
-		     ctr_completed, ctr_refused, ctr_bad_cleanup, ctr_dequeued,
+/* (the stream tasks' counters are ts_ctr, tests/testsrv) */
+static atomic_ullong ctr_refused, ctr_dequeued,
 		     ctr_choked, ctr_stops, ctr_conns, ctr_bad_msgs,
 		     ctr_foreign_task;
 /* closed_while[status]: tasks still bound to a connection as it closed */
@@ -81,19 +79,6 @@ struct vhd {
 	int			dequeue_on_drop;
 };
 
-struct task_data {
-	uint32_t	magic;
-	int		index, count, work_us, pad;	/* const */
-	char		outlive;			/* const */
-	/* service thread only */
-	char		awaiting_ack, announced;
-	int		sent;
-	/* worker; read by the service thread only while it waits in SYNC */
-	int		pos;
-	size_t		msg_len;
-	char		msg[];
-};
-
 struct params {
 	int count, tasks, work_us, pad, outlive, ack, hold;
 };
@@ -101,7 +86,7 @@ struct params {
 struct pss {
 	struct params			p;
 	struct lws_threadpool_task	*task[REL_MAX_TASKS];
-	struct task_data		*priv[REL_MAX_TASKS];
+	struct ts_stream		*priv[REL_MAX_TASKS];
 	int				enqueued, reaped, stopped, next;
 	int				refuse_err;
 	char				why[64];
@@ -109,52 +94,6 @@ struct pss {
 	int				note_head, note_count;
 	char				refused, error_sent, done_sent, reap_ok;
 };
-
-static void
-cleanup_cb(struct lws *wsi, void *user)
-{
-	struct task_data *priv = user;
-
-	if (!priv || priv->magic != TASK_MAGIC) {
-		lwsl_err("cleanup of a bad task user %p\n", user);
-		atomic_fetch_add(&ctr_bad_cleanup, 1);
-		return;
-	}
-	if (!wsi)
-		atomic_fetch_add(&ctr_cleanups_detached, 1);
-	if (priv->pos == priv->count)
-		atomic_fetch_add(&ctr_completed, 1);
-	priv->magic = 0;
-	free(priv);
-	atomic_fetch_add(&ctr_cleanups, 1);
-}
-
-static enum lws_threadpool_task_return
-task_fn(void *user, enum lws_threadpool_task_status s)
-{
-	struct task_data *priv = user;
-	int flags = priv->outlive ? LWS_TP_RETURN_FLAG_OUTLIVE : 0;
-	char *p = priv->msg + LWS_PRE;
-	int n;
-
-	if (s == LWS_TP_STATUS_STOPPING)
-		return LWS_TP_RETURN_STOPPED;
-	if (priv->pos == priv->count)
-		return LWS_TP_RETURN_FINISHED;
-	if (priv->work_us)
-		usleep((useconds_t)priv->work_us);
-
-	n = lws_snprintf(p, MSG_HDR_LEN, "t%d seq %d", priv->index,
-			 priv->pos++);
-	if (priv->pad) {
-		p[n++] = ' ';
-		memset(p + n, 'x', (size_t)priv->pad);
-		n += priv->pad;
-	}
-	priv->msg_len = (size_t)n;
-
-	return (enum lws_threadpool_task_return)(LWS_TP_RETURN_SYNC | flags);
-}
 
 /* 1: absent (def), 0: ok, -1: present and not digits in min..max */
 static int
@@ -256,7 +195,7 @@ scan_cb(struct lws_threadpool_task *task, void *user)
 	struct scan *sc = user;
 	struct pss *pss = sc->pss;
 	int i = slot_of(pss, task), s, sent, st;
-	struct task_data *priv;
+	struct ts_stream *priv;
 
 	if (i < 0) {
 		lwsl_err("a task of this wsi that it did not enqueue\n");
@@ -300,7 +239,7 @@ static int
 writeable(struct lws *wsi, struct pss *pss)
 {
 	char buf[LWS_PRE + 128];
-	struct task_data *priv;
+	struct ts_stream *priv;
 	struct scan sc;
 	int n, pick, len;
 
@@ -394,8 +333,6 @@ drop_task(struct pss *pss, int i)
 static int
 established(struct lws *wsi, struct vhd *vhd, struct pss *pss)
 {
-	struct lws_threadpool_task_args args;
-	struct task_data *priv;
 	const char *bad;
 	char peer[48];
 	int n, r = 0;
@@ -413,36 +350,13 @@ established(struct lws *wsi, struct vhd *vhd, struct pss *pss)
 	}
 
 	for (n = 0; n < pss->p.tasks; n++) {
-		priv = malloc(sizeof(*priv) + LWS_PRE + MSG_HDR_LEN +
-			      (size_t)pss->p.pad);
-		if (!priv) {
-			r = LWSTP_E_NOMEM;
+		r = ts_stream_enqueue(vhd->tp, wsi, "rel", n, pss->p.count,
+				      pss->p.work_us, pss->p.pad,
+				      pss->p.outlive, &pss->task[n],
+				      &pss->priv[n]);
+		if (r)
 			goto refused;
-		}
-		memset(priv, 0, sizeof(*priv));
-		priv->magic = TASK_MAGIC;
-		priv->index = n;
-		priv->count = pss->p.count;
-		priv->work_us = pss->p.work_us;
-		priv->pad = pss->p.pad;
-		priv->outlive = (char)pss->p.outlive;
-
-		memset(&args, 0, sizeof(args));
-		args.wsi = wsi;
-		args.user = priv;
-		args.task = task_fn;
-		args.cleanup = cleanup_cb;
-		args.async_task = pss->p.outlive;
-
-		r = lwstp_enqueue(vhd->tp, &args, &pss->task[n], "rel %s t%d",
-				  peer, n);
-		if (r) {
-			free(priv);
-			goto refused;
-		}
-		pss->priv[n] = priv;
 		pss->enqueued++;
-		atomic_fetch_add(&ctr_enqueued, 1);
 	}
 
 	return 0;
@@ -465,7 +379,7 @@ refuse:
 static void
 receive(struct lws *wsi, struct pss *pss, const char *in, size_t len)
 {
-	struct task_data *priv;
+	struct ts_stream *priv;
 	int i, s, sent;
 
 	if (len == 3 && !memcmp(in, "ack", 3)) {
@@ -615,8 +529,8 @@ stats_body(struct lws *wsi, char *p, size_t size)
 		"\"closed_while\":{\"queued\":%llu,\"running\":%llu,"
 		"\"syncing\":%llu,\"stopping\":%llu,\"finished\":%llu,"
 		"\"stopped\":%llu}",
-		U(ctr_enqueued), U(ctr_cleanups), U(ctr_cleanups_detached),
-		U(ctr_completed), U(ctr_refused), U(ctr_bad_cleanup),
+		U(ts_ctr.enqueued), U(ts_ctr.cleanups), U(ts_ctr.cleanups_detached),
+		U(ts_ctr.completed), U(ctr_refused), U(ts_ctr.bad_cleanups),
 		U(ctr_dequeued), U(ctr_choked), U(ctr_stops), U(ctr_conns),
 		U(ctr_bad_msgs), U(ctr_foreign_task),
 		U(ctr_closed_while[LWS_TP_STATUS_QUEUED]),
@@ -659,8 +573,8 @@ main(int argc, const char **argv)
 		  info.iface, info.port, pp.threads, pp.queue);
 	ts_serve(cx);
 
-	bad = ts_exit_line("lwstp-rel-server", U(ctr_enqueued),
-			   U(ctr_cleanups));
+	bad = ts_exit_line("lwstp-rel-server", U(ts_ctr.enqueued),
+			   U(ts_ctr.cleanups));
 	printf("lwstp-rel-server: closed_while queued=%llu running=%llu "
 	       "syncing=%llu stopping=%llu finished=%llu stopped=%llu\n",
 	       U(ctr_closed_while[LWS_TP_STATUS_QUEUED]),
@@ -671,5 +585,5 @@ main(int argc, const char **argv)
 	       U(ctr_closed_while[LWS_TP_STATUS_STOPPED]));
 	fflush(stdout);
 
-	return bad || U(ctr_bad_cleanup) || U(ctr_foreign_task);
+	return bad || U(ts_ctr.bad_cleanups) || U(ctr_foreign_task);
 }

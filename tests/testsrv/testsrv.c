@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* --- the command line ---------------------------------------------------- */
 
@@ -172,6 +173,108 @@ const struct lws_http_mount ts_mount_health = {
 	.origin_protocol	= LWSMPRO_CALLBACK,
 	.mountpoint_len		= 7,
 };
+
+/* --- the stream task ------------------------------------------------------ */
+
+#define TS_STREAM_MAGIC	0x74737472u
+
+struct ts_counters ts_ctr;
+
+static void
+stream_cleanup(struct lws *wsi, void *user)
+{
+	struct ts_stream *s = user;
+
+	if (!s || s->magic != TS_STREAM_MAGIC) {
+		lwsl_err("%s: cleanup of a bad task user %p\n", __func__, user);
+		atomic_fetch_add(&ts_ctr.bad_cleanups, 1);
+		return;
+	}
+	if (!wsi)
+		atomic_fetch_add(&ts_ctr.cleanups_detached, 1);
+	if (s->pos == s->count) {
+		atomic_fetch_add(&ts_ctr.completed, 1);
+		if (!wsi && s->outlive)
+			atomic_fetch_add(&ts_ctr.outlive_completed, 1);
+	}
+	s->magic = 0;
+	free(s);
+	atomic_fetch_add(&ts_ctr.cleanups, 1);
+}
+
+/* on a pool worker */
+static enum lws_threadpool_task_return
+stream_task(void *user, enum lws_threadpool_task_status st)
+{
+	struct ts_stream *s = user;
+	int flags = s->outlive ? LWS_TP_RETURN_FLAG_OUTLIVE : 0;
+	char *p = s->msg + LWS_PRE;
+	int n;
+
+	if (st == LWS_TP_STATUS_STOPPING)
+		return LWS_TP_RETURN_STOPPED;
+	if (s->pos == s->count)
+		return LWS_TP_RETURN_FINISHED;
+
+	/* stands in for the real work that produces a result */
+	if (s->work_us)
+		usleep((useconds_t)s->work_us);
+
+	n = lws_snprintf(p, TS_MSG_HDR_LEN, "t%d seq %d", s->index, s->pos++);
+	if (s->pad) {
+		p[n++] = ' ';
+		memset(p + n, 'x', (size_t)s->pad);
+		n += s->pad;
+	}
+	s->msg_len = (size_t)n;
+
+	return (enum lws_threadpool_task_return)(LWS_TP_RETURN_SYNC | flags);
+}
+
+int
+ts_stream_enqueue(struct lws_threadpool *tp, struct lws *wsi, const char *tag,
+		  int index, int count, int work_us, int pad, int outlive,
+		  struct lws_threadpool_task **task, struct ts_stream **sp)
+{
+	struct lws_threadpool_task_args args;
+	struct ts_stream *s;
+	char peer[48];
+	int r;
+
+	s = malloc(sizeof(*s) + LWS_PRE + TS_MSG_HDR_LEN + (size_t)pad);
+	if (!s)
+		return LWSTP_E_NOMEM;
+	memset(s, 0, sizeof(*s));
+	s->magic = TS_STREAM_MAGIC;
+	s->index = index;
+	s->count = count;
+	s->work_us = work_us;
+	s->pad = pad;
+	s->outlive = (char)outlive;
+
+	memset(&args, 0, sizeof(args));
+	args.wsi = wsi;
+	args.user = s;
+	args.task = stream_task;
+	args.cleanup = stream_cleanup;
+	/* outlive from the start, even if it never ran (the task also says
+	 * so with LWS_TP_RETURN_FLAG_OUTLIVE each time) */
+	args.async_task = outlive;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	/* from here on the task owns s, and frees it in its cleanup */
+	r = lwstp_enqueue(tp, &args, task, "%s %s t%d", tag, peer, index);
+	if (r) {
+		/* not queued: s is still ours */
+		s->magic = 0;
+		free(s);
+		return r;
+	}
+	atomic_fetch_add(&ts_ctr.enqueued, 1);
+	*sp = s;
+
+	return 0;
+}
 
 /* --- running --------------------------------------------------------------- */
 

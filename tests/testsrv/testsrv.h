@@ -23,6 +23,9 @@
 
 #include <lwstp.h>
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 /* --- the command line ---------------------------------------------------- */
 
 /* the integer after name on the command line, or def */
@@ -85,6 +88,54 @@ int ts_callback_status(struct lws *wsi, enum lws_callback_reasons reason,
 
 /* /health, then /stats: a server's mounts end with these */
 extern const struct lws_http_mount ts_mount_health;
+
+/* --- the stream task ------------------------------------------------------ */
+
+/*
+ * A task that produces "tI seq N" (N = 0 .. count - 1; with pad P a space
+ * and P times 'x' after it), one message per call, each returned with
+ * LWS_TP_RETURN_SYNC (| OUTLIVE if outlive), sleeping work_us before each;
+ * then FINISHED.  Called with STOPPING it returns STOPPED.  Its data
+ * belongs to the task: only its cleanup frees it.
+ */
+struct ts_stream {
+	uint32_t	magic;
+	int		index, count, work_us, pad;	/* const */
+	char		outlive;			/* const */
+	/* the server's, on the service thread */
+	char		awaiting_ack, announced;
+	int		sent;
+	/* written by the worker; read by the service thread only while the
+	 * task waits in SYNC, or after it ended */
+	int		pos;
+	size_t		msg_len;
+	char		msg[];	/* LWS_PRE + TS_MSG_HDR_LEN + pad */
+};
+
+#define TS_MSG_HDR_LEN	32
+
+/* process-wide; cleanups of detached tasks run on workers */
+struct ts_counters {
+	atomic_ullong	enqueued;	/* stream tasks the pool accepted */
+	atomic_ullong	cleanups;	/* their cleanups */
+	atomic_ullong	cleanups_detached; /* ... with wsi NULL */
+	atomic_ullong	completed;	/* tasks that made every message */
+	atomic_ullong	outlive_completed; /* ... of them outliving, after
+					    * their wsi went away */
+	atomic_ullong	bad_cleanups;	/* cleanup of a bad / dead user */
+};
+
+extern struct ts_counters ts_ctr;
+
+/*
+ * Queues stream task index of wsi on tp, named "TAG PEER tINDEX", with
+ * async_task = outlive.  Returns 0 (the stream in *sp, the handle in *task
+ * if task is not NULL) or the LWSTP_E_* of the refusal.
+ */
+int ts_stream_enqueue(struct lws_threadpool *tp, struct lws *wsi,
+		      const char *tag, int index, int count, int work_us,
+		      int pad, int outlive, struct lws_threadpool_task **task,
+		      struct ts_stream **sp);
 
 /* --- running --------------------------------------------------------------- */
 
