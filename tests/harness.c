@@ -272,13 +272,19 @@ h_conn_free(struct h_conn *c)
 }
 
 long long
-h_now_ms(void)
+h_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long long
+h_now_ms(void)
+{
+	return h_now_us() / 1000;
 }
 
 void
@@ -458,4 +464,52 @@ h_report(const char *name)
 	printf("%d passed, %d failed\n", h_checks - h_failures, h_failures);
 
 	return h_failures ? 1 : 0;
+}
+
+int
+h_enqueue(struct lws_threadpool *tp, struct h_task *t, struct lws *wsi,
+	  const char *name)
+{
+	struct lws_threadpool_task_args a;
+
+	h_task_args(t, wsi, &a);
+
+	return lwstp_enqueue(tp, &a, &t->handle, "%s", name);
+}
+
+struct want_status {
+	struct lws_threadpool_task	*task;
+	int				status;
+};
+
+static int
+status_is(void *arg)
+{
+	struct want_status *w = arg;
+
+	return (int)lws_threadpool_task_status_noreap(w->task) == w->status;
+}
+
+void
+h_wait_status(struct h *h, struct lws_threadpool_task *task, int status)
+{
+	struct want_status w = { task, status };
+
+	h_service_until(h, status_is, &w);
+	CHECK_EQ(lws_threadpool_task_status_noreap(task), status);
+}
+
+void
+h_run(const struct h_test *tests, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		int before = h_failures;
+
+		tests[i].fn();
+		printf("%-28s %s\n", tests[i].name,
+		       h_failures == before ? "ok" : "FAILED");
+		fflush(stdout);
+	}
 }

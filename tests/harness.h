@@ -65,8 +65,9 @@ struct h_conn *h_conn(struct h *h, int kind);
 void h_close(struct h_conn *c);
 void h_conn_free(struct h_conn *c);
 
-/* CLOCK_MONOTONIC, in milliseconds */
+/* CLOCK_MONOTONIC, in milliseconds / microseconds */
 long long h_now_ms(void);
+long long h_now_us(void);
 
 /* service the context until pred(arg) is true; -1 (and a failure) if the
  * deadline passes first */
@@ -106,6 +107,22 @@ int  h_task_wait_calls(struct h_task *t, int n);	/* 0 or -1 */
 int  h_task_wait_cleanups(struct h_task *t, int n);	/* 0 or -1 */
 void h_task_allow(struct h_task *t, int n);	/* let n more calls return */
 int  h_task_get(struct h_task *t, int *field);	/* locked read */
+
+/* lwstp_enqueue() of t, bound to wsi (t->handle set) */
+int  h_enqueue(struct lws_threadpool *tp, struct h_task *t, struct lws *wsi,
+	       const char *name);
+
+/* services until lws_threadpool_task_status_noreap(task) is status, and
+ * CHECKs that it is */
+void h_wait_status(struct h *h, struct lws_threadpool_task *task, int status);
+
+/* a test binary's tests: each runs, then "NAME ok" or "NAME FAILED" */
+struct h_test {
+	const char	*name;
+	void		(*fn)(void);
+};
+
+void h_run(const struct h_test *tests, size_t count);
 
 /* the end of a test binary: prints the counts, returns the exit code */
 int  h_report(const char *name);

@@ -1457,10 +1457,7 @@ test_failed_protocol_init(void)
 int
 main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct h_test tests[] = {
 		{ "create_invalid", test_create_invalid },
 		{ "enqueue_invalid", test_enqueue_invalid },
 		{ "lifecycle", test_lifecycle },
@@ -1485,7 +1482,6 @@ main(int argc, char **argv)
 		{ "failed_protocol_init", test_failed_protocol_init },
 		{ "context_destroy", test_context_destroy },
 	};
-	size_t i;
 
 	/* argv[1]: event lib ("uv", "ev", "glib"), default lws's poll loop */
 	evlib = argc > 1 ? argv[1] : NULL;
@@ -1493,13 +1489,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "cannot create the lws context\n");
 		return 1;
 	}
-	for (i = 0; i < LWS_ARRAY_SIZE(tests); i++) {
-		int before = h_failures;
-
-		tests[i].fn();
-		printf("%-28s %s\n", tests[i].name,
-		       h_failures == before ? "ok" : "FAILED");
-	}
+	h_run(tests, LWS_ARRAY_SIZE(tests));
 
 	return h_report("test-core");
 }

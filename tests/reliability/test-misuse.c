@@ -105,29 +105,13 @@ pool(int threads, int depth)
 static int
 enqueue(struct lws_threadpool *tp, struct h_task *t, struct lws *wsi)
 {
-	struct lws_threadpool_task_args a;
-
-	h_task_args(t, wsi, &a);
-
-	return lwstp_enqueue(tp, &a, &t->handle, "misuse");
-}
-
-static struct lws_threadpool_task *want_task;
-static int want_status;
-
-static int
-status_is(void *arg)
-{
-	return (int)lws_threadpool_task_status_noreap(want_task) ==
-								want_status;
+	return h_enqueue(tp, t, wsi, "misuse");
 }
 
 static void
 wait_status(struct lws_threadpool_task *task, int status)
 {
-	want_task = task;
-	want_status = status;
-	h_service_until(&H, status_is, NULL);
+	h_wait_status(&H, task, status);
 }
 
 static int
@@ -617,10 +601,7 @@ test_freed_handles(void)
 int
 main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct h_test tests[] = {
 		{ "create_args", test_create_args },
 		{ "enqueue_args", test_enqueue_args },
 		{ "bad_returns", test_bad_returns },
@@ -632,7 +613,6 @@ main(int argc, char **argv)
 		{ "freed_handles", test_freed_handles },
 #endif
 	};
-	size_t i;
 
 	if (h_init(&H, NULL)) {
 		fprintf(stderr, "cannot create the lws context\n");
@@ -640,14 +620,7 @@ main(int argc, char **argv)
 	}
 	lws_set_log_level(LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO,
 			  log_emit);
-	for (i = 0; i < LWS_ARRAY_SIZE(tests); i++) {
-		int before = h_failures;
-
-		tests[i].fn();
-		printf("%-28s %s\n", tests[i].name,
-		       h_failures == before ? "ok" : "FAILED");
-		fflush(stdout);
-	}
+	h_run(tests, LWS_ARRAY_SIZE(tests));
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	printf("freed_handles                skipped under ASan / TSan "
 	       "(reading freed memory)\n");

@@ -42,16 +42,6 @@ static long long bound_ms = 20000;	/* thread start / join are slower */
 static long long bound_ms = 10000;
 #endif
 
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int
 count_threads(void)
 {
@@ -114,10 +104,10 @@ rt_fini(struct rt *t)
 static void
 spin(int ms)
 {
-	long long end = now_us() + ms * 1000LL;
+	long long end = h_now_us() + ms * 1000LL;
 	volatile unsigned long x = 0;
 
-	while (now_us() < end)
+	while (h_now_us() < end)
 		x = x * 31 + 7;
 }
 
@@ -127,7 +117,7 @@ rt_note(struct rt *t, int *field, long long *when)
 	pthread_mutex_lock(&t->m);
 	(*field)++;
 	if (when)
-		*when = now_us();
+		*when = h_now_us();
 	pthread_cond_broadcast(&t->c);
 	pthread_mutex_unlock(&t->m);
 }
@@ -140,7 +130,7 @@ rt_fn(void *user, enum lws_threadpool_task_status s)
 
 	pthread_mutex_lock(&t->m);
 	if (!t->calls++)
-		t->started_us = now_us();
+		t->started_us = h_now_us();
 	if (s == LWS_TP_STATUS_STOPPING)
 		t->stops_seen++;
 	pthread_cond_broadcast(&t->c);
@@ -263,23 +253,10 @@ rt_enqueue(struct lws_threadpool *tp, struct rt *t, struct lws *wsi,
 
 /* --- waiting for a task's state ------------------------------------------ */
 
-static struct lws_threadpool_task *want_task;
-static int want_status;
-
-static int
-status_is(void *arg)
-{
-	return (int)lws_threadpool_task_status_noreap(want_task) ==
-								want_status;
-}
-
 static void
 wait_status(struct lws_threadpool_task *task, int status)
 {
-	want_task = task;
-	want_status = status;
-	h_service_until(&H, status_is, NULL);
-	CHECK_EQ(lws_threadpool_task_status_noreap(task), status);
+	h_wait_status(&H, task, status);
 }
 
 /* every worker waits for work; a bounded poll of the pool's own gauge */
@@ -287,14 +264,14 @@ static void
 wait_idle(struct lws_threadpool *tp, int n)
 {
 	struct lwstp_stats st;
-	long long deadline = now_us() + H_DEADLINE_MS * 1000LL;
+	long long deadline = h_now_us() + H_DEADLINE_MS * 1000LL;
 
 	do {
 		lwstp_get_stats(tp, &st);
 		if (st.idle >= n)
 			return;
 		sched_yield();
-	} while (now_us() < deadline);
+	} while (h_now_us() < deadline);
 	CHECK_EQ(st.idle, n);
 }
 
@@ -541,10 +518,10 @@ test_idle_and_checkin(void)
 	int before = count_threads(), i;
 
 	tp = pool(4, 0);
-	t0 = now_us();
+	t0 = h_now_us();
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
-	t1 = now_us();
+	t1 = h_now_us();
 	printf("shutdown idle pool (4 threads): %.2f ms\n",
 	       (double)(t1 - t0) / 1000.0);
 	CHECK((t1 - t0) / 1000 <= bound_ms);
@@ -564,14 +541,14 @@ test_idle_and_checkin(void)
 	}
 	CHECK_EQ(count_threads(), before + 8);
 
-	t0 = now_us();
+	t0 = h_now_us();
 	lws_threadpool_finish(tp);
-	t1 = now_us();
+	t1 = h_now_us();
 	lws_threadpool_destroy(tp);
 	printf("shutdown 8 tasks checking in every 10 ms + 4 queued: finish "
 	       "%.2f ms, destroy %.2f ms\n", (double)(t1 - t0) / 1000.0,
-	       (double)(now_us() - t1) / 1000.0);
-	CHECK((now_us() - t0) / 1000 <= 10 + bound_ms);
+	       (double)(h_now_us() - t1) / 1000.0);
+	CHECK((h_now_us() - t0) / 1000 <= 10 + bound_ms);
 	for (i = 0; i < 8; i++) {
 		CHECK_EQ(t[i].cleanups, 1);
 		CHECK_EQ(t[i].stops_seen, 1);
@@ -600,13 +577,13 @@ test_matrix_destroy(void)
 	matrix_setup(&m, tp, adopt_h);
 	m.threads_before = before;
 
-	t0 = now_us();
+	t0 = h_now_us();
 	left = long_left_ms(&m, t0);
 	lws_threadpool_finish(tp);
-	t1 = now_us();
+	t1 = h_now_us();
 	matrix_open(&m);
 	lws_threadpool_destroy(tp);
-	t2 = now_us();
+	t2 = h_now_us();
 
 	printf("shutdown matrix, finish + destroy: finish %.2f ms, destroy "
 	       "%.2f ms (the 300 ms task had %.1f ms left)\n",
@@ -635,10 +612,10 @@ test_matrix_context_first(void)
 	matrix_setup(&m, tp, adopt_h);
 	m.threads_before = before;
 
-	t0 = now_us();
+	t0 = h_now_us();
 	left = long_left_ms(&m, t0);
 	h_destroy(&H);
-	t1 = now_us();
+	t1 = h_now_us();
 	matrix_open(&m);
 	/* closing the wsis ended every queued and done task at once */
 	for (i = 0; i < NQ; i++)
@@ -647,7 +624,7 @@ test_matrix_context_first(void)
 		CHECK_EQ(rt_get(&m.done[i], &m.done[i].cleanups), 1);
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
-	t2 = now_us();
+	t2 = h_now_us();
 
 	printf("shutdown matrix, context destroy then pool: context %.2f ms, "
 	       "pool %.2f ms (the 300 ms task had %.1f ms left)\n",
@@ -698,11 +675,11 @@ pd_cb_pool(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	long long t0;
 
 	if (reason == LWS_CALLBACK_PROTOCOL_DESTROY && pd_tp) {
-		t0 = now_us();
+		t0 = h_now_us();
 		lws_threadpool_finish(pd_tp);
 		matrix_open(pd_m);
 		lws_threadpool_destroy(pd_tp);
-		pd_destroy_us = now_us() - t0;
+		pd_destroy_us = h_now_us() - t0;
 		pd_tp = NULL;
 	}
 
@@ -772,10 +749,10 @@ test_matrix_protocol_destroy(void)
 	matrix_setup(&m, pd_tp, adopt_pd);
 	m.threads_before = before;
 
-	t0 = now_us();
+	t0 = h_now_us();
 	left = long_left_ms(&m, t0);
 	h_destroy(&H);
-	t1 = now_us();
+	t1 = h_now_us();
 
 	printf("shutdown matrix, pool destroyed in PROTOCOL_DESTROY during "
 	       "context destroy: %.2f ms, of which the pool %.2f ms (the "
@@ -816,10 +793,10 @@ test_many_threads(void)
 	}
 	CHECK_EQ(count_threads(), before + n);
 
-	t0 = now_us();
+	t0 = h_now_us();
 	lws_threadpool_finish(tp);
 	lws_threadpool_destroy(tp);
-	t1 = now_us();
+	t1 = h_now_us();
 	printf("shutdown %d threads blocked in 10 ms check-ins + 100 queued: "
 	       "%.2f ms\n", n, (double)(t1 - t0) / 1000.0);
 	CHECK((t1 - t0) / 1000 <= 10 + bound_ms);
@@ -836,10 +813,7 @@ test_many_threads(void)
 int
 main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct h_test tests[] = {
 		{ "idle_and_checkin", test_idle_and_checkin },
 		{ "matrix_destroy", test_matrix_destroy },
 		{ "matrix_context_first", test_matrix_context_first },
@@ -847,7 +821,6 @@ main(int argc, char **argv)
 		{ "many_threads", test_many_threads },
 	};
 	const char *e = getenv("LWSTP_SHUTDOWN_BOUND_MS");
-	size_t i;
 
 	if (e && atoi(e) > 0)
 		bound_ms = atoi(e);
@@ -859,14 +832,7 @@ main(int argc, char **argv)
 	/* TSan starts a thread of its own with the first pthread_create():
 	 * have that happen before any thread count is taken */
 	lws_threadpool_destroy(pool(1, 0));
-	for (i = 0; i < LWS_ARRAY_SIZE(tests); i++) {
-		int before = h_failures;
-
-		tests[i].fn();
-		printf("%-28s %s\n", tests[i].name,
-		       h_failures == before ? "ok" : "FAILED");
-		fflush(stdout);
-	}
+	h_run(tests, LWS_ARRAY_SIZE(tests));
 	h_destroy(&H);
 
 	return h_report("test-shutdown");
