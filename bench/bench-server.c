@@ -42,6 +42,7 @@
 #define SYNC_MSG_LEN		64
 #define SPIN_CHECKIN_US		10000
 #define MAX_POOLS		8
+#define BENCH_POOL_THREADS	256	/* sync: a pool per 256 conns */
 
 enum scenario { SC_DISPATCH, SC_SYNC, SC_SATURATE, SC_MEMORY };
 static const char * const sc_names[] = {
@@ -486,8 +487,8 @@ pools_create(void)
 		break;
 	case SC_SYNC:
 		/* a task waiting in SYNC holds its worker: one per conn */
-		npools = (cfg.conns + LWSTP_MAX_THREADS - 1) /
-			 LWSTP_MAX_THREADS;
+		npools = (cfg.conns + BENCH_POOL_THREADS - 1) /
+			 BENCH_POOL_THREADS;
 		per = (cfg.conns + npools - 1) / npools;
 		a.threads = per;
 		a.max_queue_depth = 4;

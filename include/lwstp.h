@@ -33,10 +33,6 @@ extern "C" {
 /** Default time a task may wait in LWS_TP_RETURN_SYNC for
  * lws_threadpool_task_sync() before it is told to stop. */
 #define LWSTP_DEFAULT_SYNC_TIMEOUT_MS	30000
-/** Largest pool accepted by lws_threadpool_create() / lwstp_create(). */
-#define LWSTP_MAX_THREADS		256
-/** Largest max_queue_depth accepted. */
-#define LWSTP_MAX_QUEUE_DEPTH		(1 << 24)
 
 /** Reasons an operation failed; lwstp_strerror() names them. */
 enum lwstp_error {
@@ -54,9 +50,13 @@ enum lwstp_error {
 /** struct lwstp_create_args - everything lws_threadpool_create_args has,
  * and more.  Zero everything you do not set. */
 struct lwstp_create_args {
-	int threads;		/**< worker threads, 1 .. LWSTP_MAX_THREADS */
+	int threads;		/**< worker threads, 1 or more, as upstream;
+				 * more than kernel.threads-max is refused, and
+				 * a pthread_create() failure (RLIMIT_NPROC,
+				 * memory) fails the create, pool undone */
 	int max_queue_depth;	/**< tasks allowed to wait for a free worker,
-				 * 0 .. LWSTP_MAX_QUEUE_DEPTH; 0 means a task is
+				 * 0 .. INT_MAX (a queued task costs only its
+				 * own allocation); 0 means a task is
 				 * accepted only if a worker is idle */
 	unsigned int sync_timeout_ms; /**< how long a task may wait in SYNC
 				 * for lws_threadpool_task_sync() before it is

@@ -19,6 +19,7 @@
 #include "private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -396,12 +397,34 @@ pool_join(struct lws_threadpool *tp, int started)
 	}
 }
 
+/*
+ * The only bound on a pool's size that resources force before its threads
+ * are started: no process has more threads than kernel.threads-max.  (A
+ * lower RLIMIT_NPROC, or memory for the stacks, makes pthread_create()
+ * fail: that is reported, and the pool undone, in pool_create().)
+ */
+static long
+threads_max(void)
+{
+	long v = INT_MAX;
+	FILE *f = fopen("/proc/sys/kernel/threads-max", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1 || v < 1 || v > INT_MAX)
+			v = INT_MAX;
+		fclose(f);
+	}
+
+	return v;
+}
+
 static struct lws_threadpool *
 pool_create(struct lws_context *context, const struct lwstp_create_args *a,
 	    const char *format, va_list ap)
 {
 	struct lws_threadpool *tp;
 	char name[LWSTP_NAME_LEN];
+	long max_threads;
 	int n, r;
 
 	if (format)
@@ -414,16 +437,16 @@ pool_create(struct lws_context *context, const struct lwstp_create_args *a,
 			 context ? "args" : "context");
 		return NULL;
 	}
-	if (a->threads < 1 || a->threads > LWSTP_MAX_THREADS) {
-		lwsl_err("lwstp: create %s: threads %d is not in 1..%d\n",
-			 name, a->threads, LWSTP_MAX_THREADS);
+	max_threads = threads_max();
+	if (a->threads < 1 || a->threads > max_threads) {
+		lwsl_err("lwstp: create %s: threads %d is not in 1..%ld%s\n",
+			 name, a->threads, max_threads,
+			 max_threads < INT_MAX ? " (kernel.threads-max)" : "");
 		return NULL;
 	}
-	if (a->max_queue_depth < 0 ||
-	    a->max_queue_depth > LWSTP_MAX_QUEUE_DEPTH) {
+	if (a->max_queue_depth < 0) {
 		lwsl_err("lwstp: create %s: max_queue_depth %d is not in "
-			 "0..%d\n", name, a->max_queue_depth,
-			 LWSTP_MAX_QUEUE_DEPTH);
+			 "0..%d\n", name, a->max_queue_depth, INT_MAX);
 		return NULL;
 	}
 	if (a->worker_sched_idle < 0 || a->worker_sched_idle > 1) {

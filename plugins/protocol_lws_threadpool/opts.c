@@ -8,6 +8,7 @@
 #include "opts.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,9 @@ struct opt_desc {
 	{ _n, offsetof(struct lwstp_plugin_opts, _m), _t, _min, _max, _def }
 
 static const struct opt_desc opt_table[] = {
-	O("threads", threads, OT_INT, 1, 256, 2),
-	O("max-queue-depth", max_queue_depth, OT_INT, 0, 100000, 64),
+	/* as liblwstp: threads beyond kernel.threads-max fail the create */
+	O("threads", threads, OT_INT, 1, INT_MAX, 2),
+	O("max-queue-depth", max_queue_depth, OT_INT, 0, INT_MAX, 64),
 	O("sync-timeout-ms", sync_timeout_ms, OT_UINT, 1, 3600000, 30000),
 	O("max-tasks-per-connection", max_tasks_per_conn, OT_INT, 1,
 	  LWSTP_PLUGIN_MAX_TASKS_PER_CONN, 4),

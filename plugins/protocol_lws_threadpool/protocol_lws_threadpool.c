@@ -61,6 +61,10 @@ vhd_init(struct lws *wsi, const struct lws_protocol_vhost_options *pvo)
 	vhd->tp = lwstp_create(vhd->cx, &ca, "lws-threadpool %s",
 			       lws_get_vhost_name(vh));
 	if (!vhd->tp) {
+		/* liblwstp said why in the line before */
+		lwsl_err("lws-threadpool: vhost '%s': no pool of %d threads, "
+			 "the protocol is not initialised\n",
+			 lws_get_vhost_name(vh), ca.threads);
 		lwstp_kept_destroy(&vhd->kt);
 		return 1;
 	}

@@ -61,8 +61,8 @@ test_opts(void)
 	static const struct {
 		const char *name, *min, *max, *below, *above;
 	} ranges[] = {
-		{ "threads", "1", "256", "0", "257" },
-		{ "max-queue-depth", "0", "100000", "-1", "100001" },
+		{ "threads", "1", "2147483647", "0", "2147483648" },
+		{ "max-queue-depth", "0", "2147483647", "-1", "2147483648" },
 		{ "sync-timeout-ms", "1", "3600000", "0", "3600001" },
 		{ "max-tasks-per-connection", "1", "64", "0", "65" },
 		{ "job-deadline-ms", "1", "3600000", "0", "3600001" },
