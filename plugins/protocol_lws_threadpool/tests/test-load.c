@@ -161,7 +161,7 @@ main(int argc, const char **argv)
 	CHECK(run_context("max-queue-depth", "lots") == 0 &&
 	      strstr(last_err, "load-test") &&
 	      strstr(last_err, "max-queue-depth") &&
-	      strstr(last_err, "lots") && strstr(last_err, "0..100000"),
+	      strstr(last_err, "lots") && strstr(last_err, "0..2147483647"),
 	      "bad option: '%s'", last_err);
 
 out:
