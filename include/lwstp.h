@@ -179,6 +179,10 @@ struct lwstp_stats {
 	uint64_t queue_wait_us[LWSTP_HIST_BUCKETS]; /**< enqueue to start */
 	uint64_t run_us[LWSTP_HIST_BUCKETS];	/**< start to end, on a worker */
 	uint64_t sync_wait_us[LWSTP_HIST_BUCKETS]; /**< SYNC to resume */
+	/* the sums of what those histograms counted, in microseconds */
+	uint64_t queue_wait_sum_us;
+	uint64_t run_sum_us;
+	uint64_t sync_wait_sum_us;
 };
 
 /**

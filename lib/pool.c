@@ -41,10 +41,13 @@ lwstp_status_name(int status)
 }
 
 void
-__lwstp_hist_add(uint64_t *hist, lws_usec_t us)
+__lwstp_hist_add(uint64_t *hist, uint64_t *sum, lws_usec_t us)
 {
 	int b = 0;
 
+	if (us < 0)
+		us = 0;
+	*sum += (uint64_t)us;
 	while (us >= 2 && b < LWSTP_HIST_BUCKETS - 1) {
 		us >>= 1;
 		b++;
@@ -178,7 +181,8 @@ __worker_sync(struct lwstp_worker *w, struct lws_threadpool_task *task)
 	}
 
 	tp->syncing--;
-	__lwstp_hist_add(tp->st.sync_wait_us, lws_now_usecs() - t0);
+	__lwstp_hist_add(tp->st.sync_wait_us, &tp->st.sync_wait_sum_us,
+			 lws_now_usecs() - t0);
 }
 
 /*
@@ -197,7 +201,8 @@ __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 	enum lws_threadpool_task_return r;
 	lws_usec_t t0 = lws_now_usecs();
 
-	__lwstp_hist_add(tp->st.queue_wait_us, t0 - task->t_queued);
+	__lwstp_hist_add(tp->st.queue_wait_us, &tp->st.queue_wait_sum_us,
+			 t0 - task->t_queued);
 
 	while (task->status == LWS_TP_STATUS_RUNNING ||
 	       task->status == LWS_TP_STATUS_STOPPING) {
@@ -251,7 +256,8 @@ __worker_run(struct lwstp_worker *w, struct lws_threadpool_task *task)
 		}
 	}
 
-	__lwstp_hist_add(tp->st.run_us, lws_now_usecs() - t0);
+	__lwstp_hist_add(tp->st.run_us, &tp->st.run_sum_us,
+			 lws_now_usecs() - t0);
 	if (task->status == LWS_TP_STATUS_FINISHED)
 		tp->st.finished++;
 	else

@@ -278,7 +278,7 @@ __lwstp_request_stop(struct lws_threadpool_task *task, int reason);
 void
 __lwstp_stop_reason(struct lws_threadpool_task *task, int reason);
 void
-__lwstp_hist_add(uint64_t *hist, lws_usec_t us);
+__lwstp_hist_add(uint64_t *hist, uint64_t *sum, lws_usec_t us);
 const char *
 lwstp_status_name(int status);
 
