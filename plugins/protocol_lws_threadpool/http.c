@@ -5,18 +5,25 @@
  * path segments of the URI, so any mountpoint prefix works:
  *
  *   .../status[?dump=1]		the pool's status
+ *   .../metrics			the same in Prometheus's text format
  *   .../job?size=N			a job, streamed as chunked ndjson
  *   .../job/<token>, .../result?token=	an outliving job's kept state
  *
  * A job's response starts when a worker picks it up (its first SYNC); a
  * lws_sul timer gives up on it after job-deadline-ms if it is still queued
- * then.  Other answers are written whole ("oneshot") in one write.
+ * then.  Other answers are written whole ("oneshot").
+ *
+ * Works the same over HTTP/1.1 and HTTP/2, plain or TLS: the headers go out
+ * through lws's header helpers in a writable of their own, each writable
+ * makes at most one lws_write(), and the last one is LWS_WRITE_HTTP_FINAL
+ * (END_STREAM on h2).
  */
 
 #include "priv.h"
 
 static void
-http_oneshot(struct lwstp_pss *pss, int code, const char *body, int len)
+http_oneshot_type(struct lwstp_pss *pss, int code, const char *type,
+		  const char *body, int len)
 {
 	free(pss->resp);
 	pss->resp = malloc((size_t)len + 1);
@@ -26,8 +33,15 @@ http_oneshot(struct lwstp_pss *pss, int code, const char *body, int len)
 		pss->resp[len] = '\0';
 	}
 	pss->resp_code = pss->resp ? code : HTTP_STATUS_INTERNAL_SERVER_ERROR;
+	pss->resp_type = type;
 	pss->phase = HP_ONESHOT;
 	lws_callback_on_writable(pss->wsi);
+}
+
+static void
+http_oneshot(struct lwstp_pss *pss, int code, const char *body, int len)
+{
+	http_oneshot_type(pss, code, "application/json", body, len);
 }
 
 static void
@@ -40,48 +54,120 @@ http_error(struct lwstp_pss *pss, int code, const char *ecode,
 	http_oneshot(pss, code, b, n);
 }
 
+/* an h2 stream is a child of the network connection's wsi */
+static int
+http_is_h2(struct lws *wsi)
+{
+	return lws_get_network_wsi(wsi) != wsi;
+}
+
+/*
+ * The status line and headers, in one write of their own: lws's helpers
+ * encode them for the connection (HPACK on h2) and
+ * lws_finalize_write_http_header() sends them as LWS_WRITE_HTTP_HEADERS.
+ * len is the body's length, or LWS_ILLEGAL_HTTP_CONTENT_LEN for a stream:
+ * on h1 that is chunked (lws frames chunks only for its compression
+ * transform, lib/roles/h1/ops-h1.c, so we do), on h2 the stream's DATA
+ * frames end with END_STREAM and carry no framing of ours.
+ */
+static int
+http_write_headers(struct lwstp_pss *pss, int code, const char *type,
+		   lws_filepos_t len)
+{
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
+		      *end = buf + sizeof(buf) - 1;
+	struct lws *wsi = pss->wsi;
+
+	if (lws_add_http_header_status(wsi, (unsigned int)code, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+				(const unsigned char *)type, (int)strlen(type),
+				&p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+				(const unsigned char *)"no-store", 8, &p, end))
+		return -1;
+	if (len != LWS_ILLEGAL_HTTP_CONTENT_LEN) {
+		if (lws_add_http_header_content_length(wsi, len, &p, end))
+			return -1;
+	} else if (!http_is_h2(wsi) &&
+		   lws_add_http_header_by_token(wsi,
+				WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+				(const unsigned char *)"chunked", 7, &p, end))
+		return -1;
+
+	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+/*
+ * The response was written: the transaction ends once lws has sent what it
+ * buffered.  (lws_issue_raw() sends at most pt_serv_buf_size + LWS_PRE + 4
+ * bytes at a time and keeps the rest on the connection's buflist_out; an h2
+ * stream ended while its last bytes wait there loses them: measured on
+ * 4.1.6, a 16000-byte final write reached curl as 4107.)
+ */
+static int
+http_finish(struct lwstp_pss *pss)
+{
+	if (lws_send_pipe_choked(pss->wsi)) {
+		pss->phase = HP_FLUSH;
+		lws_callback_on_writable(pss->wsi);
+		return 0;
+	}
+	pss->phase = HP_DONE;
+
+	return lws_http_transaction_completed(pss->wsi) ? -1 : 0;
+}
+
+/*
+ * HP_ONESHOT: the headers, then the body in pieces, one a writable: an h2
+ * DATA frame may not exceed the peer's SETTINGS_MAX_FRAME_SIZE (16384 at
+ * least) nor its send window (lws_get_peer_write_allowance()), and lws
+ * 4.1.6 and 4.3 write whatever they are given as one frame; 4096 is also
+ * what lws sends on the socket at once by default.
+ */
+#define HTTP_PIECE	4096
+
 static int
 http_write_oneshot(struct lwstp_pss *pss)
 {
-	size_t size = LWS_PRE + 512 + (size_t)pss->resp_len;
-	unsigned char *buf = malloc(size), *start, *p, *end;
-	char slen[24];
-	int n, r = -1;
+	unsigned char buf[LWS_PRE + HTTP_PIECE];
+	lws_fileofs_t allow;
+	int n, last;
 
-	if (!buf)
+	if (pss->phase == HP_ONESHOT) {
+		if (http_write_headers(pss, pss->resp_code, pss->resp_type,
+				       (lws_filepos_t)pss->resp_len))
+			return -1;
+		pss->resp_sent = 0;
+		pss->phase = HP_ONESHOT_BODY;
+		lws_callback_on_writable(pss->wsi);
+		return 0;
+	}
+
+	n = pss->resp_len - pss->resp_sent;
+	if (n > HTTP_PIECE)
+		n = HTTP_PIECE;
+	allow = lws_get_peer_write_allowance(pss->wsi);
+	if (allow >= 0 && allow < n)
+		n = (int)allow;
+	if (!n) {	/* no send window: lws calls back when there is */
+		lws_callback_on_writable(pss->wsi);
+		return 0;
+	}
+	last = pss->resp_sent + n == pss->resp_len;
+	memcpy(buf + LWS_PRE, pss->resp + pss->resp_sent, (size_t)n);
+	if (lws_write(pss->wsi, buf + LWS_PRE, (size_t)n, last ?
+		      LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != n)
 		return -1;
-	start = p = buf + LWS_PRE;
-	end = buf + size;
-
-	n = lws_snprintf(slen, sizeof(slen), "%d", pss->resp_len);
-	if (lws_add_http_header_status(pss->wsi, (unsigned int)pss->resp_code,
-				       &p, end) ||
-	    lws_add_http_header_by_token(pss->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-				(unsigned char *)"application/json", 16,
-				&p, end) ||
-	    lws_add_http_header_by_token(pss->wsi,
-				WSI_TOKEN_HTTP_CACHE_CONTROL,
-				(unsigned char *)"no-store", 8, &p, end) ||
-	    lws_add_http_header_by_token(pss->wsi,
-				WSI_TOKEN_HTTP_CONTENT_LENGTH,
-				(unsigned char *)slen, n, &p, end) ||
-	    lws_finalize_http_header(pss->wsi, &p, end))
-		goto out;
-
-	memcpy(p, pss->resp, (size_t)pss->resp_len);
-	p += pss->resp_len;
-	n = lws_ptr_diff(p, start);
-	if (lws_write(pss->wsi, start, (size_t)n, LWS_WRITE_HTTP) != n)
-		goto out;
+	pss->resp_sent += n;
+	if (!last) {
+		lws_callback_on_writable(pss->wsi);
+		return 0;
+	}
 
 	free(pss->resp);
 	pss->resp = NULL;
-	pss->phase = HP_DONE;
-	r = lws_http_transaction_completed(pss->wsi) ? -1 : 0;
-out:
-	free(buf);
 
-	return r;
+	return http_finish(pss);
 }
 
 /*
@@ -98,39 +184,23 @@ http_arm_timeout(struct lwstp_pss *pss, unsigned int ms)
 			(int)(ms / 1000) + 5);
 }
 
-/* the job's first bytes: headers and the first chunk, in one write */
+/* one ndjson line of the job's stream; last: the end of the response */
 static int
-http_write_chunk(struct lwstp_pss *pss, const char *line, int len, int last)
+http_write_line(struct lwstp_pss *pss, const char *line, int len, int last)
 {
-	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-		      *end = buf + sizeof(buf);
+	unsigned char buf[LWS_PRE + REPLY_MAX + 32], *start = buf + LWS_PRE;
 	int n;
 
-	if (pss->phase == HP_WAIT) {
-		if (lws_add_http_header_status(pss->wsi, HTTP_STATUS_OK, &p,
-					       end) ||
-		    lws_add_http_header_by_token(pss->wsi,
-				WSI_TOKEN_HTTP_CONTENT_TYPE,
-				(unsigned char *)"application/x-ndjson", 20,
-				&p, end) ||
-		    lws_add_http_header_by_token(pss->wsi,
-				WSI_TOKEN_HTTP_CACHE_CONTROL,
-				(unsigned char *)"no-store", 8, &p, end) ||
-		    lws_add_http_header_by_token(pss->wsi,
-				WSI_TOKEN_HTTP_TRANSFER_ENCODING,
-				(unsigned char *)"chunked", 7, &p, end) ||
-		    lws_finalize_http_header(pss->wsi, &p, end))
-			return -1;
-		pss->phase = HP_STREAM;
-	}
+	if (http_is_h2(pss->wsi))
+		n = lws_snprintf((char *)start, sizeof(buf) - LWS_PRE,
+				 "%.*s\n", len, line);
+	else	/* one chunk: the line and its newline (and the last chunk) */
+		n = lws_snprintf((char *)start, sizeof(buf) - LWS_PRE,
+				 "%x\r\n%.*s\n\r\n%s", len + 1, len, line,
+				 last ? "0\r\n\r\n" : "");
 
-	/* one chunk: the line and its newline */
-	p += lws_snprintf((char *)p, (size_t)lws_ptr_diff(end, p),
-			  "%x\r\n%.*s\n\r\n%s", len + 1, len, line,
-			  last ? "0\r\n\r\n" : "");
-	n = lws_ptr_diff(p, start);
-
-	return lws_write(pss->wsi, start, (size_t)n, LWS_WRITE_HTTP) != n;
+	return lws_write(pss->wsi, start, (size_t)n, last ?
+			 LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != n;
 }
 
 int
@@ -139,10 +209,12 @@ lwstp_plugin_http_writeable(struct lwstp_pss *pss)
 	char line[REPLY_MAX];
 	enum lws_threadpool_task_status s;
 	void *user;
-	int len, r;
+	int len;
 
-	if (pss->phase == HP_ONESHOT)
+	if (pss->phase == HP_ONESHOT || pss->phase == HP_ONESHOT_BODY)
 		return http_write_oneshot(pss);
+	if (pss->phase == HP_FLUSH)
+		return http_finish(pss);
 
 	if ((pss->phase != HP_WAIT && pss->phase != HP_STREAM) || !pss->task)
 		return 0;
@@ -160,9 +232,21 @@ lwstp_plugin_http_writeable(struct lwstp_pss *pss)
 			return 0;
 		}
 		lws_sul_cancel(&pss->sul);	/* it started: no deadline */
+		if (pss->phase == HP_WAIT) {
+			/* the headers take this writable; the line the next */
+			if (http_write_headers(pss, HTTP_STATUS_OK,
+					       "application/x-ndjson",
+					       LWS_ILLEGAL_HTTP_CONTENT_LEN)) {
+				lws_threadpool_task_sync(pss->task, 1);
+				return -1;
+			}
+			pss->phase = HP_STREAM;
+			lws_callback_on_writable(pss->wsi);
+			return 0;
+		}
 		len = lwstp_plugin_fmt_job_out(line, sizeof(line), pss->job,
 					       pss->task, s);
-		if (http_write_chunk(pss, line, len, 0)) {
+		if (http_write_line(pss, line, len, 0)) {
 			lws_threadpool_task_sync(pss->task, 1);
 			return -1;
 		}
@@ -186,11 +270,9 @@ lwstp_plugin_http_writeable(struct lwstp_pss *pss)
 				   "before it started");
 			return 0;
 		}
-		r = http_write_chunk(pss, line, len, 1);
-		pss->phase = HP_DONE;
-		if (r || lws_http_transaction_completed(pss->wsi))
+		if (http_write_line(pss, line, len, 1))
 			return -1;
-		return 0;
+		return http_finish(pss);
 
 	default:
 		return 0;
@@ -422,6 +504,23 @@ http_status(struct lwstp_pss *pss)
 	free(b);
 }
 
+static void
+http_metrics(struct lwstp_pss *pss)
+{
+	size_t l = 32768;
+	char *b = malloc(l);
+	int n = b ? lwstp_plugin_metrics(pss->vhd, b, l) : -1;
+
+	if (n < 0)
+		http_error(pss, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal",
+			   "no metrics");
+	else
+		http_oneshot_type(pss, HTTP_STATUS_OK,
+				  "text/plain; version=0.0.4; charset=utf-8",
+				  b, n);
+	free(b);
+}
+
 /* route on the last path segments, so any mountpoint prefix works */
 int
 lwstp_plugin_http_request(struct lwstp_pss *pss)
@@ -449,6 +548,8 @@ lwstp_plugin_http_request(struct lwstp_pss *pss)
 
 	if (!strcmp(last, "status"))
 		http_status(pss);
+	else if (!strcmp(last, "metrics"))
+		http_metrics(pss);
 	else if (!strcmp(last, "job"))
 		http_job(pss);
 	else if (prev && !strncmp(prev, "job/", 4))

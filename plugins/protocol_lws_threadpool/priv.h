@@ -6,6 +6,7 @@
  *				enqueue and stop
  *   ws.c			WebSocket connections
  *   http.c			http requests (callback:// mounts)
+ *   metrics.c			/metrics, in Prometheus's text format
  *   fmt.c			the server -> client messages
  *   job.c, msg.c, opts.c, kept.c  the SHA-256 job, client messages,
  *				per-vhost options, kept outlive results
@@ -157,6 +158,8 @@ enum http_phase {
 	HP_WAIT,		/* job queued, no response yet, deadline on */
 	HP_STREAM,		/* response started, job streaming */
 	HP_ONESHOT,		/* a complete response waits in resp */
+	HP_ONESHOT_BODY,	/* ... its headers were sent */
+	HP_FLUSH,		/* all written, lws still sending it */
 	HP_DONE,
 };
 
@@ -190,7 +193,9 @@ struct lwstp_pss {
 	struct lwstp_job	*job;
 	char			*resp;		/* HP_ONESHOT body */
 	int			resp_len;
+	int			resp_sent;	/* of it, written */
 	int			resp_code;
+	const char		*resp_type;	/* its content-type */
 	uint8_t			phase;		/* enum http_phase */
 };
 
@@ -247,6 +252,10 @@ lwstp_plugin_watch_cb(struct lwstp_kept *rec, lws_dll2_t *link, int gone,
 /* http.c */
 int
 lwstp_plugin_http_request(struct lwstp_pss *pss);
+/* metrics.c: the Prometheus text of the vhost's pool into b; its length,
+ * or -1 */
+int
+lwstp_plugin_metrics(struct lwstp_pvh *vhd, char *b, size_t size);
 int
 lwstp_plugin_http_writeable(struct lwstp_pss *pss);
 void
