@@ -2,8 +2,9 @@
  * test-plugin-server - the lws-threadpool protocol plugin, compiled in
  *
  * Serves the protocol "lws-threadpool" (ws) and, through
- * callback://lws-threadpool mounts, /status, /job, /job/<token> and
- * /result over http on 127.0.0.1.  protocols[0] is the lwstp integration,
+ * callback://lws-threadpool mounts, /status, /metrics, /job, /job/<token>
+ * and /result over http on 127.0.0.1 (https, h2 and http/1.1 by ALPN, with
+ * --tls-cert FILE --tls-key FILE).  protocols[0] is the lwstp integration,
  * here a callback of our own that calls lwstp_hook() first.
  *
  *   --plain-http	protocols[0] without the hook: lws_callback_http_dummy
@@ -98,8 +99,16 @@ static const struct lws_http_mount mount_job = {
 	.mountpoint_len		= 4,
 };
 
-static const struct lws_http_mount mount_status = {
+static const struct lws_http_mount mount_metrics = {
 	.mount_next		= &mount_job,
+	.mountpoint		= "/metrics",
+	.origin			= LWSTP_PLUGIN_PROTOCOL,
+	.origin_protocol	= LWSMPRO_CALLBACK,
+	.mountpoint_len		= 8,
+};
+
+static const struct lws_http_mount mount_status = {
+	.mount_next		= &mount_metrics,
 	.mountpoint		= "/status",
 	.origin			= LWSTP_PLUGIN_PROTOCOL,
 	.origin_protocol	= LWSMPRO_CALLBACK,

@@ -52,6 +52,8 @@ static const char default_confd[] =
 	"\t\t\t  \"default\": \"index.html\" },\n"
 	"\t\t\t{ \"mountpoint\": \"/status\",\n"
 	"\t\t\t  \"origin\": \"callback://lws-threadpool\" },\n"
+	"\t\t\t{ \"mountpoint\": \"/metrics\",\n"
+	"\t\t\t  \"origin\": \"callback://lws-threadpool\" },\n"
 	"\t\t\t{ \"mountpoint\": \"/job\",\n"
 	"\t\t\t  \"origin\": \"callback://lws-threadpool\" },\n"
 	"\t\t\t{ \"mountpoint\": \"/result\",\n"

@@ -80,6 +80,12 @@ ts_info(struct lws_context_creation_info *info, int argc, const char **argv,
 		info->options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (uv)
 		info->options |= LWS_SERVER_OPTION_LIBUV;
+	info->ssl_cert_filepath = lws_cmdline_option(argc, argv, "--tls-cert");
+	info->ssl_private_key_filepath = lws_cmdline_option(argc, argv,
+							    "--tls-key");
+	if (info->ssl_cert_filepath)
+		/* h2 and http/1.1 by ALPN, as lws offers them by default */
+		info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 
 	return uv;
 }

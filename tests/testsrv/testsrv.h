@@ -54,8 +54,9 @@ void ts_pool_pvo(struct ts_pool_pvo *p, int argc, const char **argv,
  * Zeroes info and sets it up for a server on --iface (default 127.0.0.1)
  * --port (def_port), with --uv the libuv event loop; sets the log level
  * from -d (def_logs without).  An IPv4 interface gets an IPv4-only socket
- * (lws 4.1.6 with IPv6 otherwise listens on every address).  Returns 1 for
- * --uv, else 0.
+ * (lws 4.1.6 with IPv6 otherwise listens on every address).  --tls-cert
+ * FILE --tls-key FILE make it a TLS server (HTTP/2 and HTTP/1.1 by ALPN).
+ * Returns 1 for --uv, else 0.
  */
 int ts_info(struct lws_context_creation_info *info, int argc,
 	    const char **argv, int def_port, int def_logs);
