@@ -141,8 +141,7 @@ chk_opts(const struct lws_protocol_vhost_options *pvo)
 			return e;
 		if (!strstr(err, "fuzzvh"))
 			return "opts: error does not name the vhost";
-	} else if (o.threads < 1 || o.threads > 256 ||
-		   o.max_queue_depth < 0 || o.max_queue_depth > 100000 ||
+	} else if (o.threads < 1 || o.max_queue_depth < 0 ||
 		   o.sync_timeout_ms < 1 || o.sync_timeout_ms > 3600000 ||
 		   o.max_tasks_per_conn < 1 ||
 		   o.max_tasks_per_conn > LWSTP_PLUGIN_MAX_TASKS_PER_CONN ||
