@@ -1,26 +1,47 @@
-"""Helpers shared by the reliability tests (tests/reliability/*.py).
+"""Helpers shared by the Python tests (tests/integration, tests/reliability,
+tests/server, plugins/protocol_lws_threadpool/tests).
 
-A server process on a free loopback port, HTTP GET, ws connections, /stats
-polling, RSS of a process, the /health prober, and the pass / fail tally
-whose summary ("N passed, N failed") is each script's last line.
+Asynchronous, for the ws servers (lwstp-ws-server, lwstp-rel-server,
+test-plugin-server): a Server process on a free loopback port that is ready
+once it answers its health page, HTTP GET, ws connections, /stats polling,
+RSS of a process, the /health prober.  Synchronous, for lwstp-server: a
+ReadyServer that is ready once it says so on stdout, run() to its end,
+http_get_sync() and http_json().  And for all: the pass / fail Tally whose
+summary ("N passed, N failed") is each script's last line, and the plugin's
+expected_sha256().
+
+A script imports this with tests/ on sys.path:
+
+    sys.path.insert(0, os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), ".."))
+    import lwstptest as R
 
 Python: Debian 12's /usr/bin/python3 with python3-websockets 10.4.
 """
 
 import asyncio
+import functools
+import hashlib
+import http.client
 import json
 import os
 import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
-import websockets
+try:
+    import websockets
+except ImportError:     # the synchronous helpers work without it
+    websockets = None
+
+from rawws import RawWs                                 # noqa: F401
 
 START_TIMEOUT = 30.0    # the server accepting connections
 STATS_TIMEOUT = 60.0    # the server settling (sanitizer builds are slow)
@@ -29,6 +50,9 @@ RECV_TIMEOUT = 30.0     # one ws message
 
 
 def free_port():
+    """A port free on 127.0.0.1 right now (it may be taken before it is
+    used: Server.start() retries; lwstp-server tests pass --port 0 where
+    they can)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -60,21 +84,62 @@ def rss_kb(pid):
     return 0
 
 
-class Tally:
-    """Counts named checks; prints the summary line last."""
+@functools.lru_cache(maxsize=None)
+def expected_sha256(size):
+    """The plugin's job: sha256 of size bytes of xorshift64 output seeded
+    from the size (plugins/protocol_lws_threadpool/README.md)."""
+    M = (1 << 64) - 1
+    s = (size ^ 0x9E3779B97F4A7C15) & M or 0x9E3779B97F4A7C15
+    h, left = hashlib.sha256(), size
+    while left > 0:
+        words = []
+        for _ in range(min(8192, (left + 7) // 8)):
+            s ^= (s << 13) & M
+            s ^= s >> 7
+            s ^= (s << 17) & M
+            words.append(s)
+        block = struct.pack("<%dQ" % len(words), *words)[:left]
+        h.update(block)
+        left -= len(block)
+    return h.hexdigest()
 
-    def __init__(self):
+
+def exit_line(text, name):
+    """{counter: value} of the exit line "NAME: enqueued=X cleanups=Y ..."
+    in text, or None."""
+    m = re.search(r"%s: (enqueued=\d+(?: \w+=\d+)*)" % re.escape(name), text)
+    if not m:
+        return None
+    return {k: int(v) for k, v in
+            (kv.split("=") for kv in m.group(1).split())}
+
+
+# --- the tally ---------------------------------------------------------------
+
+class Tally:
+    """Counts named checks; prints the summary line last.  verbose prints
+    "ok   what" for every check that passed, and a failed one as
+    "FAIL what detail" (the lwstp-server tests' style); otherwise only a
+    failed one is printed, "FAIL: what"."""
+
+    def __init__(self, verbose=False):
+        self.verbose = verbose
         self.passed = 0
         self.failed = 0
         self.known = []
 
-    def check(self, cond, what):
+    def check(self, cond, what, detail=""):
         if cond:
             self.passed += 1
+            if self.verbose:
+                print("ok   %s" % what)
         else:
             self.failed += 1
-            print("FAIL: %s" % what)
-            sys.stdout.flush()
+            if self.verbose:
+                print("FAIL %s %s" % (what, detail))
+            else:
+                print("FAIL: %s%s" % (what, " " + detail if detail else ""))
+        sys.stdout.flush()
         return cond
 
     def known_gap(self, cond_fixed, what):
@@ -83,7 +148,11 @@ class Tally:
         print("%s: %s" % ("XPASS" if cond_fixed else "XFAIL", what))
         self.known.append(what)
 
-    async def run(self, name, coro, timeout):
+    async def run(self, name, coro, timeout, count=False, on_fail=None):
+        """Runs one part, bounded; an exception in it is a failure (and
+        on_fail() is called to show more).  With count, a part that
+        passed counts as one check passed (for parts that assert instead
+        of calling check())."""
         t0 = time.monotonic()
         before = self.failed
         try:
@@ -92,8 +161,13 @@ class Tally:
             self.failed += 1
             print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
             traceback.print_exc(file=sys.stdout)
-        print("%s %s (%.2f s)" % ("PASS" if self.failed == before else
-                                  "FAILED", name, time.monotonic() - t0))
+            if on_fail:
+                on_fail()
+        ok = self.failed == before
+        if ok and count:
+            self.passed += 1
+        print("%s %s (%.2f s)" % ("PASS" if ok else "FAILED", name,
+                                  time.monotonic() - t0))
         sys.stdout.flush()
 
     def summary(self):
@@ -104,6 +178,22 @@ class Tally:
         sys.stdout.flush()
         return 1 if self.failed else 0
 
+
+def run_script(body, doc, min_args=2):
+    """A script's end: its usage (doc) and exit 2 if sys.argv has fewer
+    than min_args items; else await body(tally, sys.argv) and exit with
+    the tally's summary (or with what body returned, if not None)."""
+    async def main():
+        if len(sys.argv) < min_args:
+            print(doc, file=sys.stderr)
+            return 2
+        t = Tally()
+        rc = await body(t, sys.argv)
+        return rc if rc is not None else t.summary()
+    sys.exit(asyncio.run(main()))
+
+
+# --- asynchronous: HTTP, the server, ws clients ------------------------------
 
 async def http_get(port, path, timeout=10.0, method="GET", raw=None):
     """(status, body) of one HTTP/1.1 request on a new connection; raw
@@ -130,20 +220,22 @@ async def http_get(port, path, timeout=10.0, method="GET", raw=None):
 
 
 class Server:
-    """One server process on a free loopback port.  name is the prefix
-    of its exit line "NAME: enqueued=X cleanups=Y"."""
+    """One server process on a free loopback port, ready once GET health
+    answers 200 (and health_body, if given).  name is the prefix of its
+    exit line "NAME: enqueued=X cleanups=Y"."""
 
     def __init__(self, binary, args=(), name=None, health="/health",
-                 port_args=("--port",), env=None):
+                 port_args=("--port",), env=None, health_body=None):
         self.binary = binary
         self.env = env
         self.args = list(args)
         self.name = name or os.path.basename(binary)
         self.health = health
+        self.health_body = health_body
         self.port_args = list(port_args)
         self.proc = None
         self.port = None
-        self.tmp = tempfile.TemporaryDirectory(prefix="lwstp-rel-")
+        self.tmp = tempfile.TemporaryDirectory(prefix="lwstp-test-")
         self.out_path = os.path.join(self.tmp.name, "stdout")
         self.err_path = os.path.join(self.tmp.name, "stderr")
 
@@ -163,11 +255,11 @@ class Server:
                     last = "exited with %d" % self.proc.returncode
                     break
                 try:
-                    status, _body = await http_get(self.port, self.health,
-                                                   timeout=2.0)
-                    if status == 200:
+                    status, body = await http_get(self.port, self.health,
+                                                  timeout=2.0)
+                    if status == 200 and self.health_body in (None, body):
                         return self
-                    last = "health: %d" % status
+                    last = "health: %d %r" % (status, body[:80])
                 except (OSError, asyncio.TimeoutError,
                         asyncio.IncompleteReadError, ValueError) as e:
                     last = repr(e)
@@ -218,6 +310,26 @@ class Server:
             s["tp"]["reaped"] == s["tp"]["enqueued"],
             "every task cleaned up", timeout)
 
+    async def wait_stalled(self, what="the stream", polls=5,
+                           timeout=STATS_TIMEOUT, syncing=None, each=None):
+        """Until /stats tp.syncs stays the same over `polls` readings (only
+        readings with tp.syncing == syncing count, if given): a stream to
+        a client that reads nothing stalled.  each(stats) is called on
+        every reading (an assertion on the way).  Bounded."""
+        deadline = time.monotonic() + timeout
+        last, same = None, 0
+        while same < polls:
+            assert time.monotonic() < deadline, "%s never stalled" % what
+            await asyncio.sleep(0.05)       # spacing the readings
+            st = await self.stats()
+            if each:
+                each(st)
+            v = st["tp"]["syncs"] if syncing in (None, st["tp"]["syncing"]) \
+                else None
+            same = same + 1 if v is not None and v == last else 0
+            last = v
+        return st
+
     async def signal_exit(self, sig=signal.SIGTERM, timeout=EXIT_TIMEOUT):
         """Send sig; (exit code, seconds to exit); kills it past timeout."""
         t0 = time.monotonic()
@@ -232,18 +344,34 @@ class Server:
 
     def exit_counts(self):
         """(enqueued, cleanups) from the exit line, or None."""
-        m = re.search(r"%s: enqueued=(\d+) cleanups=(\d+)" %
-                      re.escape(self.name), self.stdout())
-        return (int(m.group(1)), int(m.group(2))) if m else None
+        c = exit_line(self.stdout(), self.name)
+        return (c["enqueued"], c["cleanups"]) if c and "cleanups" in c \
+            else None
 
-    def lib_errors(self):
-        """Error lines of the library or of a task's cleanup."""
+    def lib_errors(self, sanitizers=True):
+        """Error lines of the library or of a task's cleanup (and, with
+        sanitizers, ASan / LSan / TSan / UBSan reports)."""
         return [ln for ln in self.stderr().splitlines()
                 if re.search(r"\] E: (lwstp|cleanup|lws-threadpool)", ln) or
-                "ERROR: AddressSanitizer" in ln or
-                "ERROR: LeakSanitizer" in ln or
-                "WARNING: ThreadSanitizer" in ln or
-                "runtime error:" in ln]
+                sanitizers and ("ERROR: AddressSanitizer" in ln or
+                                "ERROR: LeakSanitizer" in ln or
+                                "WARNING: ThreadSanitizer" in ln or
+                                "runtime error:" in ln)]
+
+    async def check_clean_exit(self, t, what, enqueued=None,
+                               sig=signal.SIGTERM):
+        """sig, then two checks: exit code 0 with the exit line's counters
+        balanced (and equal to enqueued, if given), and no lib_errors()."""
+        code, _secs = await self.signal_exit(sig)
+        ex = self.exit_counts()
+        t.check(code == 0 and ex and ex[0] == ex[1] and
+                enqueued in (None, ex[0]),
+                "%s: exit %d, exit line %s%s" %
+                (what, code, ex, "" if enqueued is None else
+                 ", enqueued %d" % enqueued))
+        bad = self.lib_errors()
+        t.check(not bad, "%s: errors %r" % (what, bad[:5]))
+        return code, ex
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -256,10 +384,16 @@ def ws_uri(port, path="/", **params):
     return "ws://127.0.0.1:%d%s%s" % (port, path, "?" + q if q else "")
 
 
+# websockets.connect() options of ws_connect(); opts= overrides some
+WS_OPTS = {"open_timeout": 30, "close_timeout": 5, "ping_interval": None,
+           "max_queue": None, "max_size": None}
+
+
 async def ws_connect(port, proto="lws-threadpool-test", rcvbuf=None,
-                     path="/", **params):
-    """A ws client; rcvbuf sets SO_RCVBUF before connecting (a slow
-    reader with a tiny window)."""
+                     path="/", opts=None, **params):
+    """A ws client; params go in the URL's query.  rcvbuf sets SO_RCVBUF
+    before connecting (a slow reader with a tiny window); opts overrides
+    WS_OPTS."""
     sock = None
     if rcvbuf:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -269,17 +403,20 @@ async def ws_connect(port, proto="lws-threadpool-test", rcvbuf=None,
                                                       ("127.0.0.1", port))
     return await websockets.connect(
         ws_uri(port, path, **params), subprotocols=[proto] if proto else
-        None, open_timeout=30, close_timeout=5, ping_interval=None,
-        max_queue=None, max_size=None, sock=sock)
+        None, sock=sock, **dict(WS_OPTS, **(opts or {})))
 
 
 async def recv(ws, timeout=RECV_TIMEOUT):
     return await asyncio.wait_for(ws.recv(), timeout)
 
 
-async def abort(ws):
-    """Drop the TCP connection: no close frame."""
-    ws.transport.abort()
+async def abort(ws, how="abort"):
+    """Drop the TCP connection: no close frame.  how "abort" resets it,
+    "close" closes it (a FIN)."""
+    if how == "abort":
+        ws.transport.abort()
+    else:
+        ws.transport.close()
     try:
         await asyncio.wait_for(ws.wait_closed(), 10)
     except asyncio.TimeoutError:
@@ -289,10 +426,10 @@ async def abort(ws):
 # --- the /health prober, run as a separate process ---------------------------
 
 class Prober:
-    """`python3 relutil.py probe PORT INTERVAL_MS` in a process of its own,
-    so the latency it sees is the server's, not this event loop's.  It
-    GETs /health every INTERVAL_MS until its stdin closes, then prints its
-    figures as JSON."""
+    """`python3 lwstptest.py probe PORT INTERVAL_MS PATH` in a process of
+    its own, so the latency it sees is the server's, not this event
+    loop's.  It GETs PATH every INTERVAL_MS until its stdin closes, then
+    prints its figures as JSON."""
 
     def __init__(self, port, interval_ms=20, path="/health"):
         self.proc = subprocess.Popen(
@@ -348,6 +485,128 @@ def probe_main(port, interval_ms, path):
                       "max_connect_ms": max_connect,
                       "max_answer_ms": max_answer,
                       "p50_ms": pct(0.5), "p99_ms": pct(0.99)}))
+
+
+# --- synchronous: a server that says it is ready, HTTP -----------------------
+
+class ReadyServer:
+    """A server in a child process that says on stdout when it is ready:
+    start() returns True once stdout matched the regex ready (by default
+    lwstp-server's "lwstp-server: ready"), False if the process exited or
+    timeout passed first.  ports: the numbers in the matches of the regex
+    ports (by default lwstp-server's "on http[s]://HOST:PORT/" lines).
+    stdout is a pipe, read by start() and at the end (.out); stderr goes
+    to a file, so a chatty server never blocks on a full pipe (.err reads
+    it)."""
+
+    def __init__(self, binary, args, env=None, ready=r"lwstp-server: ready\n",
+                 ports=r"on https?://[^:]+:(\d+)/"):
+        self.binary = binary
+        self.args = list(args)
+        self.env = env
+        self.ready = ready
+        self.ports_re = ports
+        self.proc = None
+        self.out = ""
+        self.ports = []
+        self.tmp = tempfile.TemporaryDirectory(prefix="lwstp-srv-")
+        self.err_path = os.path.join(self.tmp.name, "stderr")
+
+    def start(self, timeout=60):
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([self.binary] + self.args,
+                                         stdout=subprocess.PIPE, stderr=err,
+                                         env=self.env)
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [],
+                                    max(0.01, deadline - time.monotonic()))
+            if not r:
+                continue
+            data = os.read(fd, 65536).decode(errors="replace")
+            if not data:
+                return False            # it exited
+            self.out += data
+            if re.search(self.ready, self.out):
+                self.ports = [int(p) for g in
+                              re.findall(self.ports_re, self.out)
+                              for p in g.split()]
+                return True
+        return False
+
+    @property
+    def port(self):
+        return self.ports[0] if self.ports else None
+
+    @property
+    def err(self):
+        try:
+            with open(self.err_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:                 # cleaned up
+            return ""
+
+    def _drain(self, timeout):
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.out += out.decode(errors="replace")
+        return self.proc.returncode
+
+    def stop(self, timeout=60):
+        """SIGTERM; returns the exit code (or None if it had to be killed)"""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self._drain(10)
+            return None
+        return self._drain(10)
+
+    def wait_exit(self, timeout=60):
+        return self._drain(timeout)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self):
+        """Removes the stderr file (.err is "" after this)."""
+        self.tmp.cleanup()
+
+
+def run(binary, args, timeout=60):
+    """Runs the binary to its end: (exit code, stdout, stderr)"""
+    p = subprocess.run([binary] + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+def http_get_sync(port, path, headers=None, timeout=30,
+                  first_line_only=False):
+    """(status, headers dict (lower-case names), body bytes); with
+    first_line_only, only the body's first line is read before the
+    connection is dropped."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        body = r.readline() if first_line_only else r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        c.close()
+
+
+def http_json(port, path, timeout=30):
+    st, _hd, body = http_get_sync(port, path, timeout=timeout)
+    return st, json.loads(body.decode()) if body else None
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "probe":

@@ -21,177 +21,40 @@ Prints "N passed, N failed" last; exits non-zero on any failure.
 """
 
 import asyncio
-import json
 import os
 import random
 import re
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 import websockets
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from rawws import RawWs                                  # noqa: E402
+import lwstptest as R                                   # noqa: E402
 
 PROTO = "lws-threadpool-test"
-RECV_TIMEOUT = 20.0     # one message; generous for sanitizer builds
-STATS_TIMEOUT = 30.0    # waiting for the server to settle
-EXIT_TIMEOUT = 30.0     # waiting for the server to exit after SIGTERM
-START_TIMEOUT = 20.0    # waiting for the server to accept connections
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One lwstp-ws-server process on a free loopback port."""
+class Server(R.Server):
+    """lwstp-ws-server on a free loopback port; .uv and .no_dequeue say
+    how it runs."""
 
     def __init__(self, binary, args):
-        self.binary = binary
-        self.args = list(args)
+        super().__init__(binary, args, name="lwstp-ws-server",
+                         health_body=b"ok")
         self.uv = "--uv" in self.args
         # the server leaves closing connections' tasks to the library's
         # WSI_DESTROY handling instead of dequeueing them itself
         self.no_dequeue = "--no-dequeue" in self.args
-        self.proc = None
-        self.port = None
-        self.tmp = tempfile.TemporaryDirectory(prefix="lwstp-ws-")
-        self.out_path = os.path.join(self.tmp.name, "stdout")
-        self.err_path = os.path.join(self.tmp.name, "stderr")
-
-    async def start(self):
-        last = "not started"
-        for _attempt in range(3):   # the free port may be taken meanwhile
-            self.port = free_port()
-            with open(self.out_path, "wb") as out, \
-                    open(self.err_path, "wb") as err:
-                self.proc = subprocess.Popen(
-                    [self.binary, "--port", str(self.port)] + self.args,
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-            deadline = time.monotonic() + START_TIMEOUT
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    last = "exited with %d" % self.proc.returncode
-                    break
-                try:
-                    status, body = await http_get(self.port, "/health",
-                                                  timeout=2.0)
-                    if status == 200 and body == b"ok":
-                        return
-                    last = "health: %d %r" % (status, body)
-                except (OSError, asyncio.TimeoutError) as e:
-                    last = repr(e)
-                await asyncio.sleep(0.05)
-            else:
-                self.proc.kill()
-                self.proc.wait()
-                last = "not ready in %.0f s (%s)" % (START_TIMEOUT, last)
-        raise RuntimeError("server did not start: %s\n%s" %
-                           (last, self.stderr()))
-
-    def stdout(self):
-        with open(self.out_path, "r", errors="replace") as f:
-            return f.read()
-
-    def stderr(self):
-        with open(self.err_path, "r", errors="replace") as f:
-            return f.read()
-
-    async def stats(self):
-        status, body = await http_get(self.port, "/stats")
-        assert status == 200, "GET /stats: %d" % status
-        return json.loads(body)
-
-    async def wait_stats(self, pred, what, timeout=STATS_TIMEOUT):
-        """Poll /stats until pred(stats); bounded by timeout."""
-        deadline = time.monotonic() + timeout
-        st = await self.stats()
-        while not pred(st):
-            assert time.monotonic() < deadline, \
-                "timed out waiting for %s; last stats %s" % (what, st)
-            await asyncio.sleep(0.02)
-            st = await self.stats()
-        return st
-
-    async def wait_settled(self):
-        """Every queued task was cleaned up and the pool is empty."""
-        return await self.wait_stats(
-            lambda s: s["cleanups"] == s["enqueued"] and
-            s["tp"]["queued"] == 0 and s["tp"]["running"] == 0 and
-            s["tp"]["done_waiting"] == 0 and
-            s["tp"]["reaped"] == s["tp"]["enqueued"],
-            "all tasks cleaned up")
-
-    async def terminate(self):
-        """SIGTERM, and wait (bounded) for the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + EXIT_TIMEOUT
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("server did not exit within %.0f s "
-                                     "of SIGTERM" % EXIT_TIMEOUT)
-            await asyncio.sleep(0.02)
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-async def http_get(port, path, timeout=10.0):
-    async def get():
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                          "Connection: close\r\n\r\n" % path).encode())
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if m:
-                body = await reader.readexactly(int(m.group(1)))
-            else:
-                body = await reader.read()
-            return status, body
-        finally:
-            writer.close()
-    return await asyncio.wait_for(get(), timeout)
-
-
-def ws_uri(port, **params):
-    q = "&".join("%s=%s" % (k, v) for k, v in params.items())
-    return "ws://127.0.0.1:%d/%s" % (port, "?" + q if q else "")
-
-
-async def ws_connect(port, **params):
-    return await websockets.connect(ws_uri(port, **params),
-                                    subprotocols=[PROTO], open_timeout=20,
-                                    close_timeout=5, ping_interval=None,
-                                    max_queue=None)
-
-
-async def recv(ws):
-    return await asyncio.wait_for(ws.recv(), RECV_TIMEOUT)
 
 
 async def collect(ws, limit):
     """Messages up to and including "done..." / "error..."; bounded."""
     msgs = []
     for _ in range(limit):
-        m = await recv(ws)
+        m = await R.recv(ws)
         msgs.append(m)
         if m.startswith("done") or m.startswith("error"):
             return msgs
@@ -216,20 +79,8 @@ def check_streams(msgs, tasks, count, last="done"):
     assert not others, "unexpected messages %r" % others[:5]
 
 
-async def close_abruptly(ws, how):
-    """Drop the TCP connection without a websocket close handshake."""
-    if how == "abort":
-        ws.transport.abort()
-    else:
-        ws.transport.close()
-    try:
-        await asyncio.wait_for(ws.wait_closed(), 10)
-    except asyncio.TimeoutError:
-        pass
-
-
 async def run_client(port, count, tasks=1, **params):
-    ws = await ws_connect(port, count=count, tasks=tasks, **params)
+    ws = await R.ws_connect(port, count=count, tasks=tasks, **params)
     try:
         return await collect(ws, tasks * count + 2)
     finally:
@@ -239,9 +90,9 @@ async def run_client(port, count, tasks=1, **params):
 async def hold(port, n, **params):
     """n connections, each with one task held in SYNC (ack mode) after its
     first message: every one of them keeps a worker busy."""
-    holders = [await ws_connect(port, count=5, ack=1, **params)
+    holders = [await R.ws_connect(port, count=5, ack=1, **params)
                for _ in range(n)]
-    firsts = await asyncio.gather(*(recv(h) for h in holders))
+    firsts = await asyncio.gather(*(R.recv(h) for h in holders))
     assert firsts == ["t0 seq 0"] * n, firsts
     return holders
 
@@ -252,7 +103,7 @@ async def finish_holders(holders, count=5):
         msgs = ["t0 seq 0"]
         for _ in range(count):
             await h.send("ack")
-            msgs.append(await recv(h))
+            msgs.append(await R.recv(h))
         check_streams(msgs, 1, count)
         await h.close()
 
@@ -296,9 +147,9 @@ async def test_ack_and_stop(srv):
     """A task waits in SYNC until the client acks; "stop" makes
     lws_threadpool_task_sync(task, 1) end it STOPPED."""
     before = await srv.stats()
-    ws = await ws_connect(srv.port, count=4, ack=1)
+    ws = await R.ws_connect(srv.port, count=4, ack=1)
     try:
-        assert await recv(ws) == "t0 seq 0"
+        assert await R.recv(ws) == "t0 seq 0"
         # nothing more may come before the ack: the task waits in SYNC
         st = await srv.wait_stats(lambda s: s["tp"]["syncing"] >= 1,
                                   "the task to wait in SYNC")
@@ -308,9 +159,9 @@ async def test_ack_and_stop(srv):
         except asyncio.TimeoutError:
             pass
         await ws.send("ack")
-        assert await recv(ws) == "t0 seq 1"
+        assert await R.recv(ws) == "t0 seq 1"
         await ws.send("stop")
-        assert await recv(ws) == "done stopped=1"
+        assert await R.recv(ws) == "done stopped=1"
     finally:
         await ws.close()
     st = await srv.wait_settled()
@@ -325,12 +176,12 @@ async def test_disconnect_while_queued(srv):
     try:
         before = await srv.stats()
         assert before["tp"]["running"] == THREADS, before
-        queued = [await ws_connect(srv.port, count=5, tasks=2)
+        queued = [await R.ws_connect(srv.port, count=5, tasks=2)
                   for _ in range(5)]
         await srv.wait_stats(lambda s: s["tp"]["queued"] == 10,
                              "10 queued tasks")
         for i, ws in enumerate(queued):
-            await close_abruptly(ws, "abort" if i % 2 else "close")
+            await R.abort(ws, "abort" if i % 2 else "close")
         st = await srv.wait_stats(
             lambda s: s["tp"]["queued"] == 0 and
             s["cleanups"] - before["cleanups"] == 10,
@@ -354,7 +205,7 @@ async def test_disconnect_while_syncing(srv):
     before = await srv.stats()
     holders = await hold(srv.port, THREADS)
     for i, ws in enumerate(holders):
-        await close_abruptly(ws, "abort" if i % 2 else "close")
+        await R.abort(ws, "abort" if i % 2 else "close")
     st = await srv.wait_settled()
     assert st["enqueued"] - before["enqueued"] == THREADS, st
     assert st["cleanups_detached"] - before["cleanups_detached"] == \
@@ -371,22 +222,22 @@ async def random_client(port, rng, i):
     count = rng.randint(2, 40)
     tasks = rng.randint(1, 3)
     work_us = rng.choice([0, 0, 200])
-    ws = await ws_connect(port, count=count, tasks=tasks, work_us=work_us)
+    ws = await R.ws_connect(port, count=count, tasks=tasks, work_us=work_us)
     total = count * tasks
     got = []
     if stage == "after_k":
         for _ in range(rng.randint(1, total - 1)):
-            got.append(await recv(ws))
+            got.append(await R.recv(ws))
     elif stage == "after_final":
         for _ in range(total):
-            got.append(await recv(ws))
+            got.append(await R.recv(ws))
     # what we did get is each task's prefix, in order
     for t in range(tasks):
         mine = [m for m in got if m.startswith("t%d " % t)]
         assert mine == ["t%d seq %d" % (t, n) for n in range(len(mine))], \
             "client %d task %d: %r" % (i, t, mine)
     assert all(re.match(r"t\d seq \d+$", m) for m in got), got
-    await close_abruptly(ws, how)
+    await R.abort(ws, how)
     return stage
 
 
@@ -418,7 +269,7 @@ async def test_outlive(srv):
         before = await srv.stats()
         holders = await hold(srv.port, n, outlive=outlive)
         for i, ws in enumerate(holders):
-            await close_abruptly(ws, "abort" if i % 2 else "close")
+            await R.abort(ws, "abort" if i % 2 else "close")
         st = await srv.wait_settled()
         assert st["cleanups_detached"] - before["cleanups_detached"] == n, st
         return before, st
@@ -434,23 +285,23 @@ async def test_outlive(srv):
 
     # and with real work in flight when the clients leave
     before = await srv.stats()
-    clients = [await ws_connect(srv.port, count=100, work_us=5000,
+    clients = [await R.ws_connect(srv.port, count=100, work_us=5000,
                                 outlive=1) for _ in range(n)]
     for ws in clients:
-        assert await recv(ws) == "t0 seq 0"
+        assert await R.recv(ws) == "t0 seq 0"
     for ws in clients:
-        await close_abruptly(ws, "abort")
+        await R.abort(ws, "abort")
     st = await srv.wait_settled()
     assert st["outlive_completed"] - before["outlive_completed"] == n, st
 
     # and still queued when the clients leave: they run later, detached
     holders = await hold(srv.port, THREADS)
     before = await srv.stats()
-    clients = [await ws_connect(srv.port, count=10, outlive=1)
+    clients = [await R.ws_connect(srv.port, count=10, outlive=1)
                for _ in range(n)]
     await srv.wait_stats(lambda s: s["tp"]["queued"] == n, "queued tasks")
     for ws in clients:
-        await close_abruptly(ws, "abort")
+        await R.abort(ws, "abort")
     st = await srv.wait_stats(lambda s: s["tp"]["detached"] -
                               before["tp"]["detached"] == n,
                               "the queued tasks detached")
@@ -461,37 +312,25 @@ async def test_outlive(srv):
     assert st["cleanups_detached"] - before["cleanups_detached"] == n, st
 
 
-async def wait_stalled(srv, count, polls=5, timeout=STATS_TIMEOUT):
-    """Poll /stats until the one stream stalls: its task waits in SYNC and
-    tp["syncs"] stays the same over `polls` readings, bounded.  The client
-    reads nothing meanwhile, so once the kernel buffers are full the task
-    can only wait for a writable that does not come."""
-    deadline = time.monotonic() + timeout
-    last, same = None, 0
-    while same < polls:
-        assert time.monotonic() < deadline, "the stream never stalled"
-        await asyncio.sleep(0.05)
-        st = await srv.stats()
-        assert st["tp"]["syncs"] - count[0] < count[1], \
-            "the server wrote everything to a client that reads nothing"
-        v = st["tp"]["syncs"] if st["tp"]["syncing"] == 1 else None
-        same = same + 1 if v is not None and v == last else 0
-        last = v
-    return st
-
-
 async def test_slow_reader(srv):
     """A client that stops reading: the stream stalls with the task waiting
     in SYNC (the server writes no more than the kernel takes), and resumes
     complete and in order when the client reads again: no writable lost."""
     before = await srv.stats()
     count, pad = 1000, 32768    # 32 MB: much more than the socket buffers
-    ws = await RawWs.open(srv.port, 65536, PROTO, RECV_TIMEOUT, count=count,
-                          pad=pad)
+    ws = await R.RawWs.open(srv.port, 65536, PROTO, R.RECV_TIMEOUT,
+                            count=count, pad=pad)
+
+    def not_all(st):
+        assert st["tp"]["syncs"] - before["tp"]["syncs"] < count, \
+            "the server wrote everything to a client that reads nothing"
+
     try:
         assert await ws.recv() == "t0 seq 0 " + "x" * pad
-        # from here the client reads nothing until the server is stalled
-        st = await wait_stalled(srv, (before["tp"]["syncs"], count))
+        # from here the client reads nothing until the server is stalled:
+        # once the kernel buffers are full the task (in SYNC) can only
+        # wait for a writable that does not come
+        st = await srv.wait_stalled(syncing=1, each=not_all)
         assert st["tp"]["syncing"] == 1 and st["tp"]["running"] == 1, st
         for n in range(1, count):
             m = await ws.recv()
@@ -508,7 +347,7 @@ async def stream_until_closed(ws, n):
     """Read "t0 seq n", n + 1, ... until the server closes; bounded."""
     try:
         while n < 10 ** 6:
-            m = await recv(ws)
+            m = await R.recv(ws)
             assert m == "t0 seq %d" % n, m
             n += 1
     except websockets.ConnectionClosed:
@@ -521,49 +360,49 @@ async def test_shutdown_with_live_tasks(srv):
     detached), clients being streamed to and a detached OUTLIVE task still
     running: clean exit, one cleanup per task."""
     holders = await hold(srv.port, 1)
-    long = await ws_connect(srv.port, count=10000, work_us=5000, outlive=1)
-    assert await recv(long) == "t0 seq 0"
-    await close_abruptly(long, "abort")
+    long = await R.ws_connect(srv.port, count=10000, work_us=5000, outlive=1)
+    assert await R.recv(long) == "t0 seq 0"
+    await R.abort(long, "abort")
     # the other THREADS - 2 workers stream; what comes next has to wait
-    streamers = [await ws_connect(srv.port, count=10 ** 6)
+    streamers = [await R.ws_connect(srv.port, count=10 ** 6)
                  for _ in range(THREADS - 2)]
     for ws in streamers:
-        assert await recv(ws) == "t0 seq 0"
+        assert await R.recv(ws) == "t0 seq 0"
     readers = [asyncio.ensure_future(stream_until_closed(ws, 1))
                for ws in streamers]
-    queued = await ws_connect(srv.port, count=3, tasks=2)
+    queued = await R.ws_connect(srv.port, count=3, tasks=2)
     # a queued OUTLIVE task whose client left: detached, still queued
-    gone = await ws_connect(srv.port, count=3, outlive=1)
+    gone = await R.ws_connect(srv.port, count=3, outlive=1)
     st = await srv.wait_stats(lambda s: s["tp"]["queued"] == 3,
                               "3 queued tasks")
-    await close_abruptly(gone, "abort")
+    await R.abort(gone, "abort")
     await srv.wait_stats(lambda s: s["tp"]["queued"] == 3 and
                          s["tp"]["detached"] > st["tp"]["detached"] and
                          s["tp"]["syncs"] - st["tp"]["syncs"] >= 50,
                          "a detached queued task, and streaming")
     try:
         await check_exit(srv)
-        got = await asyncio.wait_for(asyncio.gather(*readers), RECV_TIMEOUT)
+        got = await asyncio.wait_for(asyncio.gather(*readers),
+                                     R.RECV_TIMEOUT)
         assert min(got) > 1, got
     finally:
         for r in readers:
             r.cancel()
         for ws in holders + streamers + [queued]:
-            await close_abruptly(ws, "abort")
+            await R.abort(ws, "abort")
 
 
 async def check_exit(srv):
-    code = await srv.terminate()
-    out, err = srv.stdout(), srv.stderr()
+    code, _secs = await srv.signal_exit()
+    err = srv.stderr()
     assert code == 0, "exit code %d\n%s" % (code, err[-3000:])
-    m = re.search(r"lwstp-ws-server: enqueued=(\d+) cleanups=(\d+)", out)
-    assert m, "no counters line in %r" % out
-    assert m.group(1) == m.group(2), m.group(0)
+    ex = srv.exit_counts()
+    assert ex, "no counters line in %r" % srv.stdout()
+    assert ex[0] == ex[1], "enqueued=%d cleanups=%d" % ex
     assert "pool destroyed" in err, "the protocol was not destroyed"
-    bad = [l for l in err.splitlines()
-           if re.search(r"\] E: (lwstp|cleanup)", l)]
+    bad = srv.lib_errors(sanitizers=False)
     assert not bad, "library errors logged: %r" % bad[:5]
-    return int(m.group(1))
+    return ex[0]
 
 
 # --- the tests, on a server with --threads 1 --queue 1 ----------------------
@@ -572,9 +411,9 @@ async def check_refused(srv, ws):
     """A refused connection gets "error: queue full", then the server closes
     it with 1013 "queue full".  On the libuv loop the distro lws 4.1.6 may
     drop that close frame (see lwstp-ws-server.c): 1006 is accepted there."""
-    assert await recv(ws) == "error: queue full"
+    assert await R.recv(ws) == "error: queue full"
     try:
-        m = await recv(ws)
+        m = await R.recv(ws)
         raise AssertionError("got %r after the error" % m)
     except websockets.ConnectionClosed:
         pass
@@ -589,14 +428,14 @@ async def test_queue_full(srv):
     gets "error: queue full" and is closed with 1013; the others go on."""
     before = await srv.stats()
     a = (await hold(srv.port, 1))[0]
-    b = await ws_connect(srv.port, count=3)
+    b = await R.ws_connect(srv.port, count=3)
     await srv.wait_stats(lambda s: s["tp"]["queued"] == 1, "b queued")
 
-    c = await ws_connect(srv.port, count=3)
+    c = await R.ws_connect(srv.port, count=3)
     await check_refused(srv, c)
 
     # three tasks on one connection can never fit: refused as a whole
-    d = await ws_connect(srv.port, count=3, tasks=3)
+    d = await R.ws_connect(srv.port, count=3, tasks=3)
     await check_refused(srv, d)
 
     st = await srv.stats()
@@ -620,11 +459,11 @@ async def test_sync_timeout(srv):
     """A task whose SYNC is never answered is stopped after
     --sync-timeout-ms, reaped, and the client told "done stopped=1"."""
     before = await srv.stats()
-    ws = await ws_connect(srv.port, count=5, ack=1)
+    ws = await R.ws_connect(srv.port, count=5, ack=1)
     try:
-        assert await recv(ws) == "t0 seq 0"
+        assert await R.recv(ws) == "t0 seq 0"
         t0 = time.monotonic()
-        assert await recv(ws) == "done stopped=1"
+        assert await R.recv(ws) == "done stopped=1"
         waited = time.monotonic() - t0
     finally:
         await ws.close()
@@ -636,23 +475,22 @@ async def test_sync_timeout(srv):
 async def test_shutdown_small_pool(srv):
     """(f) SIGTERM with one task waiting in SYNC and one queued."""
     a = (await hold(srv.port, 1))[0]
-    b = await ws_connect(srv.port, count=3)
+    b = await R.ws_connect(srv.port, count=3)
     await srv.wait_stats(lambda s: s["tp"]["queued"] == 1, "b queued")
     await check_exit(srv)
     for ws in (a, b):
-        await close_abruptly(ws, "abort")
+        await R.abort(ws, "abort")
 
 
 SYNC_TIMEOUT_MS = 3000
 
 
-async def main(argv):
+async def main(t, argv):
     binary = argv[1] if len(argv) > 1 else os.environ.get("LWSTP_WS_SERVER")
     if not binary:
         print(__doc__, file=sys.stderr)
         return 2
     extra = argv[2:]
-    passed = failed = 0
 
     plans = [
         (["--threads", str(THREADS), "--queue", "256"], [
@@ -687,34 +525,23 @@ async def main(argv):
         try:
             await srv.start()
         except Exception as e:
-            for t in tests:
-                print("FAIL %s: %s" % (t.__name__, e))
-            failed += len(tests)
+            for fn in tests:
+                t.check(False, "%s: %s" % (fn.__name__, e))
             continue
+
+        def show_server():
+            if srv.proc.poll() is not None:
+                print("server exited %d" % srv.proc.returncode)
+            print("server stderr tail:\n%s" % srv.stderr()[-6000:])
+
         try:
             tag = " [no-dequeue]" if srv.no_dequeue else ""
-            for t in tests:
-                t0 = time.monotonic()
-                try:
-                    await asyncio.wait_for(t(srv), 90)
-                    passed += 1
-                    print("PASS %s%s (%.2f s)" % (t.__name__, tag,
-                                               time.monotonic() - t0))
-                except Exception as e:
-                    failed += 1
-                    print("FAIL %s%s: %s: %s" % (t.__name__, tag,
-                                                 type(e).__name__, e))
-                    traceback.print_exc(file=sys.stdout)
-                    if srv.proc.poll() is not None:
-                        print("server exited %d" % srv.proc.returncode)
-                    print("server stderr tail:\n%s" % srv.stderr()[-6000:])
-                sys.stdout.flush()
+            for fn in tests:
+                await t.run(fn.__name__ + tag, fn(srv), 90, count=True,
+                            on_fail=show_server)
         finally:
             srv.kill()
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv)))
+    R.run_script(main, __doc__, min_args=1)

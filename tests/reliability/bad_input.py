@@ -30,14 +30,13 @@ import asyncio
 import base64
 import os
 import re
-import signal
-import socket
 import struct
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import relutil as R                                     # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import lwstptest as R                                   # noqa: E402
 
 import websockets                                       # noqa: E402
 
@@ -310,25 +309,16 @@ async def test(t, binary):
         st = await srv.wait_settled()
         t.check(st["bad_cleanups"] == 0 and st["cleanups"] ==
                 st["enqueued"], "counters %s" % st)
-        code, _secs = await srv.signal_exit(signal.SIGTERM)
-        ex = srv.exit_counts()
-        t.check(code == 0 and ex and ex[0] == ex[1] == st["enqueued"],
-                "exit %d, exit line %s" % (code, ex))
-        t.check(not srv.lib_errors(), "errors %r" % srv.lib_errors()[:5])
+        await srv.check_clean_exit(t, "SIGTERM", st["enqueued"])
         print("server: %d tasks, %d cleanups, %d connections refused" %
               (st["enqueued"], st["cleanups"], st["refused"]))
     finally:
         srv.kill()
 
 
-async def main(argv):
-    if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    t = R.Tally()
+async def main(t, argv):
     await t.run("bad input", test(t, argv[1]), 400)
-    return t.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv)))
+    R.run_script(main, __doc__)

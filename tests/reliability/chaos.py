@@ -54,8 +54,9 @@ import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import relutil as R                                     # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import lwstptest as R                                   # noqa: E402
 
 import websockets                                       # noqa: E402
 
@@ -372,11 +373,7 @@ async def chaos_run(t, binary, extra, ws=False):
     t.check(not bad, "errors logged: %r" % bad[:5])
 
 
-async def main(argv):
-    if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    t = R.Tally()
+async def main(t, argv):
     print("# chaos: %d connections per server, %d at a time, seed %d" %
           (CONNS, PARALLEL, SEED))
     await t.run("chaos", chaos_run(t, argv[1], []), 600)
@@ -385,8 +382,7 @@ async def main(argv):
     if len(argv) > 2:
         await t.run("chaos lwstp-ws-server",
                     chaos_run(t, argv[2], [], ws=True), 600)
-    return t.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv)))
+    R.run_script(main, __doc__)

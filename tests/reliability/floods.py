@@ -30,16 +30,14 @@ cleaned up).  Prints "N passed, N failed" last.
 """
 
 import asyncio
-import hashlib
 import json
 import os
 import re
-import signal
-import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import relutil as R                                     # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import lwstptest as R                                   # noqa: E402
 
 import websockets                                       # noqa: E402
 
@@ -83,13 +81,7 @@ def streams_ok(msgs, tasks, count):
 
 async def settle_and_exit(t, srv, what):
     st = await srv.wait_settled()
-    code, _secs = await srv.signal_exit(signal.SIGTERM)
-    ex = srv.exit_counts()
-    t.check(code == 0 and ex and ex[0] == ex[1] == st["enqueued"],
-            "%s: exit %d, exit line %s, enqueued %d" %
-            (what, code, ex, st["enqueued"]))
-    t.check(not srv.lib_errors(), "%s: errors %r" %
-            (what, srv.lib_errors()[:5]))
+    await srv.check_clean_exit(t, what, st["enqueued"])
 
 
 async def ws_cap(t, binary):
@@ -167,24 +159,6 @@ PROTO = "lws-threadpool"
 SIZE = 1 << 20
 
 
-def expected_sha256(size):
-    """The plugin's job input (its README): xorshift64 seeded by size."""
-    M = (1 << 64) - 1
-    s = (size ^ 0x9E3779B97F4A7C15) & M or 0x9E3779B97F4A7C15
-    h, left = hashlib.sha256(), size
-    while left > 0:
-        words = []
-        for _ in range(min(8192, (left + 7) // 8)):
-            s ^= (s << 13) & M
-            s ^= s >> 7
-            s ^= (s << 17) & M
-            words.append(s)
-        block = struct.pack("<%dQ" % len(words), *words)[:left]
-        h.update(block)
-        left -= len(block)
-    return h.hexdigest()
-
-
 async def plugin_starts(port, n):
     """n starts sent at once on one connection; every answer, then every
     started job's end."""
@@ -219,7 +193,7 @@ async def plugin_part(t, binary, what, pvos, conns, per_conn, want_code):
     srv = R.Server(binary, args, name="test-plugin-server",
                    health="/status")
     await srv.start()
-    digest = expected_sha256(SIZE)
+    digest = R.expected_sha256(SIZE)
     try:
         res = await asyncio.gather(*(plugin_starts(srv.port, per_conn)
                                      for _ in range(conns)))
@@ -252,21 +226,12 @@ async def plugin_part(t, binary, what, pvos, conns, per_conn, want_code):
         t.check(st["totals"]["enqueued"] == started, "%s: pool enqueued "
                 "%d, %d started" % (what, st["totals"]["enqueued"],
                                     started))
-        code, _secs = await srv.signal_exit(signal.SIGTERM)
-        m = re.search(r"enqueued=(\d+) cleanups=(\d+)", srv.stdout())
-        t.check(code == 0 and m and m.group(1) == m.group(2),
-                "%s: exit %d, %s" % (what, code, m and m.group(0)))
-        t.check(not srv.lib_errors(), "%s: errors %r" %
-                (what, srv.lib_errors()[:5]))
+        await srv.check_clean_exit(t, what)
     finally:
         srv.kill()
 
 
-async def main(argv):
-    if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    t = R.Tally()
+async def main(t, argv):
     await t.run("ws cap", ws_cap(t, argv[1]), 120)
     await t.run("ws one client, many jobs",
                 ws_flood(t, argv[1], "one-client", 60, 8, 20, 2, 16), 180)
@@ -280,8 +245,7 @@ async def main(argv):
             t, argv[2], "burst", ["threads=1", "max-queue-depth=4",
                                   "max-tasks-per-connection=64"],
             4, 10, "queue-full"), 180)
-    return t.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv)))
+    R.run_script(main, __doc__)

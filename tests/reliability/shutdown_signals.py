@@ -31,10 +31,10 @@ import os
 import re
 import signal
 import sys
-import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import relutil as R                                     # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+import lwstptest as R                                   # noqa: E402
 
 import websockets                                       # noqa: E402
 
@@ -188,13 +188,12 @@ async def lwstp_server(t, binary, signame, sig):
         srv.kill()
 
 
-async def main():
+async def main(t, argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--ws", required=True)
     ap.add_argument("--plugin-server")
     ap.add_argument("--lwstp-server")
-    a = ap.parse_args()
-    t = R.Tally()
+    a = ap.parse_args(argv[1:])
     for signame, sig in SIGS:
         for extra in ([], ["--uv"]):
             await t.run(" ".join(["lwstp-ws-server"] + extra + [signame]),
@@ -205,8 +204,7 @@ async def main():
         if a.lwstp_server:
             await t.run("lwstp-server %s" % signame,
                         lwstp_server(t, a.lwstp_server, signame, sig), 120)
-    return t.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    R.run_script(main, __doc__, min_args=1)

@@ -31,15 +31,12 @@ Prints the rates and RSS figures; "N passed, N failed" last.
 
 import asyncio
 import os
-import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-import relutil as R                                     # noqa: E402
-from rawws import RawWs                                 # noqa: E402
+import lwstptest as R                                   # noqa: E402
 
 FAST = int(os.environ.get("LWSTP_SLOW_FAST_CLIENTS", "3"))
 FAST_COUNT = int(os.environ.get("LWSTP_SLOW_FAST_COUNT", "2000"))
@@ -72,20 +69,6 @@ async def fast_round(port):
     return FAST * FAST_COUNT / (time.monotonic() - t0)
 
 
-async def wait_stalled(srv, polls=5):
-    """Until /stats "syncs" stays the same over `polls` readings."""
-    deadline = time.monotonic() + R.STATS_TIMEOUT
-    last, same = None, 0
-    while same < polls:
-        assert time.monotonic() < deadline, "the slow task never stalled"
-        await asyncio.sleep(0.05)       # spacing the readings
-        st = await srv.stats()
-        v = st["tp"]["syncs"]
-        same = same + 1 if v == last else 0
-        last = v
-    return st
-
-
 async def test(t, binary):
     env = None
     if R.sanitizer_of(binary) == "address":
@@ -116,10 +99,10 @@ async def test(t, binary):
 
         # a bare-socket client: it reads only when asked (a websockets
         # client resumes a paused transport on its own, see rawws.py)
-        slow = await RawWs.open(srv.port, 4096, "lws-threadpool-test",
-                                R.RECV_TIMEOUT, count=10 ** 6, pad=PAD)
+        slow = await R.RawWs.open(srv.port, 4096, "lws-threadpool-test",
+                                  R.RECV_TIMEOUT, count=10 ** 6, pad=PAD)
         assert await slow.recv() == msg(0)
-        st = await wait_stalled(srv)
+        st = await srv.wait_stalled("the slow task")
         t.check(st["tp"]["syncing"] == 1,
                 "the slow task is not waiting in SYNC: %s" % st["tp"])
         stalled_at = st["tp"]["syncs"] - st0["tp"]["syncs"]
@@ -130,7 +113,7 @@ async def test(t, binary):
         # tcp_wmem's maximum) after the stall was seen, taking a few more
         # messages (seen: 1 run in 20 under load): wait for the stall again;
         # what must not happen is more than that buffer holds.
-        st = await wait_stalled(srv)
+        st = await srv.wait_stalled("the slow task")
         moved = (st["tp"]["syncs"] - st0["tp"]["syncs"] - stalled_at -
                  2 * FAST * FAST_COUNT)
         with open("/proc/sys/net/ipv4/tcp_wmem") as f:
@@ -184,23 +167,14 @@ async def test(t, binary):
         t.check(st["cleanups"] == st["enqueued"] and
                 st["bad_cleanups"] == 0, "counters: %s" % st)
 
-        code, secs = await srv.signal_exit(signal.SIGTERM)
-        ex = srv.exit_counts()
-        t.check(code == 0 and ex and ex[0] == ex[1],
-                "exit %d, exit line %s" % (code, ex))
-        t.check(not srv.lib_errors(), "errors: %r" % srv.lib_errors()[:5])
+        await srv.check_clean_exit(t, "SIGTERM")
     finally:
         srv.kill()
 
 
-async def main(argv):
-    if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    t = R.Tally()
+async def main(t, argv):
     await t.run("slow consumer", test(t, argv[1]), 240)
-    return t.summary()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv)))
+    R.run_script(main, __doc__)

@@ -17,8 +17,10 @@ import socket
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvutil import Results, Server, free_port, http_get, http_json, run  # noqa
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from lwstptest import (ReadyServer, Tally, free_port,  # noqa: E402
+                       http_get_sync, http_json, run)
 
 try:
     import websockets
@@ -26,7 +28,7 @@ except ImportError:
     websockets = None
 
 BIN, PLUGINS = sys.argv[1], sys.argv[2]
-R = Results("server-config")
+R = Tally(verbose=True)
 
 
 def write(path, text):
@@ -107,7 +109,7 @@ def test_good(tmp):
             "unknown key" in err,
             "unknown key: warning names file, line and key", err)
 
-    s = Server(BIN, ["-c", d])
+    s = ReadyServer(BIN, ["-c", d])
     if not R.check(s.start(), "server starts on the good config",
                    s.out + s.err):
         s.stop()
@@ -115,14 +117,14 @@ def test_good(tmp):
     R.check(s.ports == [pa, pb], "both vhosts listen on their ports",
             str(s.ports))
 
-    st, hd, body = http_get(pa, "/")
+    st, hd, body = http_get_sync(pa, "/")
     R.check(st == 200 and b"hello lwstp" in body, "file mount serves /",
             "%s %r" % (st, body[:80]))
     R.check(hd.get("x-lwstp-test") == "alpha", "vhost headers are sent",
             str(hd))
     R.check("max-age=30" in hd.get("cache-control", ""),
             "mount cache settings", str(hd))
-    st, hd, body = http_get(pa, "/note.lwstp")
+    st, hd, body = http_get_sync(pa, "/note.lwstp")
     R.check(st == 200 and hd.get("content-type", "").startswith(
         "text/plain"), "extra-mimetypes", "%s %s" % (st, hd))
 
@@ -235,7 +237,7 @@ def test_runtime_failures(tmp):
     # a protocol refusing its options at PROTOCOL_INIT stops the server
     d = conf_dir(tmp, "failinit", GLOBAL,
                  {"x": vhost("v", free_port(), www, {"fail-init": "1"})})
-    s = Server(BIN, ["-c", d, "--port", "0"])
+    s = ReadyServer(BIN, ["-c", d, "--port", "0"])
     started = s.start()
     rc = s.wait_exit(60) if not started else s.stop()
     R.check(not started and rc == 1 and "failed init" in s.err,
@@ -259,7 +261,7 @@ def test_runtime_failures(tmp):
     rc, out, err = run(BIN, ["-c", d, "--check"])
     R.check(rc != 0 and "lwstp-conftest" in err,
             "plugin dir from the config is used", err[-300:])
-    s = Server(BIN, ["-c", d, "--port", "0", "--plugin-dir", PLUGINS])
+    s = ReadyServer(BIN, ["-c", d, "--port", "0", "--plugin-dir", PLUGINS])
     ok = s.start()
     if R.check(ok and s.port > 1, "--port 0 --plugin-dir override",
                s.out + s.err[-300:]):
@@ -280,7 +282,7 @@ def main():
         test_good(tmp)
         test_bad(tmp)
         test_runtime_failures(tmp)
-    return R.finish()
+    return R.summary()
 
 
 if __name__ == "__main__":

@@ -16,14 +16,15 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvutil import (Results, Server, expected_sha256, http_get,  # noqa
-                     http_json, run)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from lwstptest import (ReadyServer, Tally, expected_sha256,  # noqa: E402
+                       http_get_sync, http_json, run)
 
 import websockets
 
 BIN, PLUGINS = sys.argv[1], sys.argv[2]
-R = Results("server-default")
+R = Tally(verbose=True)
 SIZE = 3 * 1048576 + 5
 
 
@@ -74,7 +75,7 @@ async def ws_jobs(port):
 
 
 def check_server(args, what):
-    s = Server(BIN, args)
+    s = ReadyServer(BIN, args)
     if not R.check(s.start(), "%s: starts" % what, s.out + s.err[-800:]):
         s.stop()
         return
@@ -84,12 +85,12 @@ def check_server(args, what):
             "%s: the plugin was loaded by lws_plugins_init" % what,
             s.err[-500:])
 
-    st, hd, body = http_get(port, "/")
+    st, hd, body = http_get_sync(port, "/")
     R.check(st == 200 and b"lws-threadpool demo" in body and
             hd.get("content-type", "").startswith("text/html"),
             "%s: / serves the demo page" % what, "%s %s" % (st, hd))
     for f, ct in (("/demo.js", "javascript"), ("/demo.css", "text/css")):
-        st, hd, body = http_get(port, f)
+        st, hd, body = http_get_sync(port, f)
         R.check(st == 200 and len(body) > 1000 and
                 ct in hd.get("content-type", ""),
                 "%s: %s served" % (what, f), "%s %s" % (st, hd))
@@ -100,7 +101,7 @@ def check_server(args, what):
             j["config"]["max-job-size"] == 1073741824,
             "%s: /status shows the built-in options" % what, str(j)[:300])
 
-    st, hd, body = http_get(port, "/job?size=%d" % SIZE)
+    st, hd, body = http_get_sync(port, "/job?size=%d" % SIZE)
     lines = [json.loads(x) for x in body.decode().splitlines() if x]
     R.check(st == 200 and lines and lines[0]["type"] == "started" and
             lines[-1]["type"] == "result" and
@@ -124,7 +125,7 @@ def main():
         print("the lws-threadpool plugin was not built (plugin dir %r)" %
               PLUGINS)
         R.check(False, "plugin present")
-        return R.finish()
+        return R.summary()
 
     check_server(["--port", "0"], "built-in config")
     check_server(["--port", "0", "--plugin-dir", PLUGINS],
@@ -141,7 +142,7 @@ def main():
         R.check(rc == 0 and "config ok: 1 vhost, 0 warnings" in out,
                 "the written config checks clean", out + err)
         check_server(["-c", d, "--port", "0"], "written config")
-    return R.finish()
+    return R.summary()
 
 
 if __name__ == "__main__":

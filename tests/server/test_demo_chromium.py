@@ -27,14 +27,15 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvutil import Results, Server  # noqa
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from lwstptest import ReadyServer, Tally  # noqa: E402
 
 import websockets
 
 BIN, PLUGINS, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
 CHROMIUM = "/usr/bin/chromium"
-R = Results("server-demo-chromium")
+R = Tally(verbose=True)
 SKIP = 77
 MiB = 1048576
 
@@ -334,13 +335,13 @@ def main():
         return SKIP
     if not PLUGINS or not os.path.isdir(PLUGINS):
         R.check(False, "the lws-threadpool plugin was built", PLUGINS)
-        return R.finish()
+        return R.summary()
 
-    server = Server(BIN, ["--port", "0"])
+    server = ReadyServer(BIN, ["--port", "0"])
     if not R.check(server.start(), "server starts",
                    server.out + server.err[-500:]):
         server.stop()
-        return R.finish()
+        return R.summary()
 
     profile = tempfile.mkdtemp(prefix="lwstp-chromium-")
     browser = None
@@ -360,7 +361,7 @@ def main():
         rc = server.stop()
         R.check(rc == 0, "server: clean exit 0 after the browser left",
                 "rc=%s %s" % (rc, server.err[-500:]))
-    return R.finish()
+    return R.summary()
 
 
 if __name__ == "__main__":

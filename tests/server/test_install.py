@@ -11,22 +11,25 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from srvutil import Results, Server, http_get, http_json  # noqa
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from lwstptest import (ReadyServer, Tally, http_get_sync,  # noqa: E402
+                       http_json)
 
 BUILD = sys.argv[1]
-R = Results("server-install")
+R = Tally(verbose=True)
 
 
 def serve(prefix, what):
-    s = Server(os.path.join(prefix, "bin", "lwstp-server"), ["--port", "0"])
+    s = ReadyServer(os.path.join(prefix, "bin", "lwstp-server"),
+                    ["--port", "0"])
     if not R.check(s.start(), "%s: starts" % what, s.out + s.err[-800:]):
         s.stop()
         return
     R.check(os.path.join(prefix, "bin", "..") in s.err and
             "libprotocol_lws_threadpool.so" in s.err,
             "%s: plugin loaded from the install tree" % what, s.err[-600:])
-    st, hd, body = http_get(s.port, "/")
+    st, hd, body = http_get_sync(s.port, "/")
     R.check(st == 200 and b"lws-threadpool demo" in body,
             "%s: serves the installed demo page" % what, str(st))
     st, j = http_json(s.port, "/status")
@@ -41,12 +44,12 @@ def main():
                             prefix], capture_output=True, timeout=300)
         if not R.check(r.returncode == 0, "cmake --install",
                        r.stderr.decode(errors="replace")[-500:]):
-            return R.finish()
+            return R.summary()
         serve(prefix, "installed")
         moved = os.path.join(tmp, "elsewhere", "opt")
         shutil.move(prefix, moved)
         serve(moved, "moved install")
-    return R.finish()
+    return R.summary()
 
 
 if __name__ == "__main__":

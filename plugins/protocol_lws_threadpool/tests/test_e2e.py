@@ -24,114 +24,55 @@ non-zero if any failed.
 """
 
 import asyncio
-import hashlib
-import http.client
 import json
 import os
 import re
-import select
-import signal
-import socket
-import struct
-import subprocess
 import sys
-import tempfile
 import time
 
 import websockets
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "tests"))
+import lwstptest as L                                   # noqa: E402
+from lwstptest import expected_sha256                   # noqa: E402
+
 BIG = 4 << 30           # a job that holds a worker for seconds
 TIMEOUT = 60            # seconds any single wait may take
 
-passed = 0
-failed = 0
+TALLY = L.Tally()
+check = TALLY.check
 servers = []            # every server started, so none outlives the test
 SERVER_ARGS = []        # given after the binary: passed to every server
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-_sha_cache = {}
-
-
-def expected_sha256(size):
-    """The plugin's job input: xorshift64 seeded from the size (README)."""
-    if size in _sha_cache:
-        return _sha_cache[size]
-    M = (1 << 64) - 1
-    s = (size ^ 0x9E3779B97F4A7C15) & M or 0x9E3779B97F4A7C15
-    h, left = hashlib.sha256(), size
-    while left > 0:
-        words = []
-        for _ in range(min(8192, (left + 7) // 8)):
-            s ^= (s << 13) & M
-            s ^= s >> 7
-            s ^= (s << 17) & M
-            words.append(s)
-        block = struct.pack("<%dQ" % len(words), *words)[:left]
-        h.update(block)
-        left -= len(block)
-    _sha_cache[size] = h.hexdigest()
-    return _sha_cache[size]
+# the ws clients' options (websockets' defaults but for the timeout)
+WS_OPTS = {"open_timeout": TIMEOUT, "close_timeout": 10, "ping_interval": 20,
+           "max_queue": 32}
 
 
 # --- the server ---------------------------------------------------------------
 
-class Server:
+class Server(L.ReadyServer):
+    """test-plugin-server --port 0 with these per-vhost options, started
+    at once: .port (None if it did not start) once it printed its
+    "listening on" line."""
+
     def __init__(self, binary, *pvos, extra=()):
-        self.log = tempfile.NamedTemporaryFile(prefix="plugin-e2e-",
-                                               suffix=".log", delete=False)
-        args = [binary, "--port", "0"] + SERVER_ARGS + list(extra)
+        args = ["--port", "0"] + SERVER_ARGS + list(extra)
         for p in pvos:
             args += ["--pvo", p]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True)
+        super().__init__(binary, args, ready=r"listening on [\d ]+\n",
+                         ports=r"listening on ([\d ]+)")
         servers.append(self)
-        self.port = None
-        self.out = []
-        deadline = time.monotonic() + TIMEOUT
-        while self.port is None and time.monotonic() < deadline:
-            r, _, _ = select.select([self.proc.stdout], [], [], 1)
-            if not r:
-                continue
-            line = self.proc.stdout.readline()
-            if not line:
-                break           # it exited
-            self.out.append(line)
-            m = re.search(r"listening on ([\d ]+)", line)
-            if m:
-                self.ports = [int(p) for p in m.group(1).split()]
-                self.port = self.ports[0]
+        self.start(TIMEOUT)
 
     def stop(self):
         """SIGTERM; returns (exit code, {counter: value}) """
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rest, _ = self.proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rest, _ = self.proc.communicate()
-        self.out.append(rest)
-        ctr = {}
-        m = re.search(r"test-plugin-server: (enqueued=.*)", "".join(self.out))
-        if m:
-            for kv in m.group(1).split():
-                k, v = kv.split("=")
-                ctr[k] = int(v)
-        return self.proc.returncode, ctr
+        rc = super().stop(TIMEOUT)
+        return rc, L.exit_line(self.out, "test-plugin-server") or {}
 
     def stderr(self):
-        with open(self.log.name) as f:
-            return f.read()
+        return self.err
 
     def sanitizer_reports(self):
         """what ASan, UBSan or TSan said, if anything (printed whole)"""
@@ -143,45 +84,27 @@ class Server:
             print(err[start:start + 20000])
         return found
 
-    def cleanup(self):
-        if os.path.exists(self.log.name):
-            os.unlink(self.log.name)
-
 
 def kill_leftovers():
     """after a failure or exception: no server may be left running; the
     log of one that died is shown"""
     for s in servers:
         if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
-        elif s.proc.returncode and os.path.exists(s.log.name):
+            s.kill()
+        elif s.proc.returncode and s.err:
             print("server exited %d; stderr tail:\n%s" %
-                  (s.proc.returncode, s.stderr()[-8000:]))
+                  (s.proc.returncode, s.err[-8000:]))
         s.cleanup()
 
 
 # --- clients --------------------------------------------------------------------
 
-def http_get(port, path, first_line_only=False):
-    """(status, headers dict, body text); with first_line_only, read one
-    line of the body and drop the connection."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        headers = {k.lower(): v for k, v in r.getheaders()}
-        if first_line_only:
-            body = r.readline().decode()
-        else:
-            body = r.read().decode()
-        return r.status, headers, body
-    finally:
-        c.close()
-
-
 async def aget(port, path, **kw):
-    return await asyncio.to_thread(http_get, port, path, **kw)
+    """(status, headers dict, body text); with first_line_only=True, one
+    line of the body, and the connection dropped"""
+    st, hd, body = await asyncio.to_thread(L.http_get_sync, port, path,
+                                           timeout=TIMEOUT, **kw)
+    return st, hd, body.decode()
 
 
 async def status(port):
@@ -205,16 +128,14 @@ async def wait_status(port, pred, what):
 
 
 async def connect(port):
-    return await websockets.connect("ws://127.0.0.1:%d/" % port,
-                                    subprotocols=["lws-threadpool"],
-                                    max_size=None, open_timeout=TIMEOUT)
+    return await L.ws_connect(port, proto="lws-threadpool", opts=WS_OPTS)
 
 
 async def recv(ws):
     """the next message (one put back by stop_all() first)"""
     if getattr(ws, "pending", None):
         return ws.pending.pop(0)
-    return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+    return json.loads(await L.recv(ws, TIMEOUT))
 
 
 async def send(ws, obj):
@@ -748,13 +669,8 @@ async def t_backpressure(port):
     """a client that stops reading: the server stops writing when the
     socket is choked (the jobs wait in SYNC), sync-timeout-ms then stops
     them, and the client gets everything once it reads again"""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    ws = await websockets.connect("ws://127.0.0.1:%d/" % port, sock=sock,
-                                  subprotocols=["lws-threadpool"],
-                                  max_size=None, open_timeout=TIMEOUT,
-                                  ping_interval=None)
+    ws = await L.ws_connect(port, proto="lws-threadpool", rcvbuf=4096,
+                            opts=dict(WS_OPTS, ping_interval=None))
     before = await status(port)
     ws.transport.pause_reading()
     n = 8
@@ -801,7 +717,7 @@ async def main(binary):
     pvos = {"threads": "2", "progress-interval-ms": "0",
             "max-tasks-per-connection": "3", "max-job-size": str(BIG)}
     srv = Server(binary, *["%s=%s" % kv for kv in pvos.items()])
-    if not check(srv.port, "server starts: %s" % "".join(srv.out)):
+    if not check(srv.port, "server starts: %s" % srv.out):
         return
     for t in (t_ws_job, t_ws_stop, t_max_tasks, t_malformed,
               t_client_leaves, t_outlive, t_http_job):
@@ -815,7 +731,7 @@ async def main(binary):
           "shutdown: rc %s %s" % (rc, ctr))
     check(not srv.sanitizer_reports(), "sanitizers: %s" %
           srv.sanitizer_reports()[:5])
-    if failed:
+    if TALLY.failed:
         print(srv.stderr()[-3000:])
     srv.cleanup()
 
@@ -902,5 +818,4 @@ if __name__ == "__main__":
         check(False, "exception: %r" % e)
     finally:
         kill_leftovers()
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed or not passed else 0)
+    sys.exit(TALLY.summary() or (0 if TALLY.passed else 1))
