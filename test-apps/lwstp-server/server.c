@@ -265,8 +265,9 @@ main(int argc, const char **argv)
 
 		for (i = 0; i < n; i++)
 			vh = vh->next;
-		printf("lwstp-server: vhost \"%s\" on http://%s:%d/\n",
-		       vh->name, vh->iface ? vh->iface : "*",
+		printf("lwstp-server: vhost \"%s\" on %s://%s:%d/\n",
+		       vh->name, vh->ssl_cert ? "https" : "http",
+		       vh->iface ? vh->iface : "*",
 		       lws_get_vhost_listen_port(server.vhosts[n].vhost));
 	}
 	printf("lwstp-server: ready\n");
