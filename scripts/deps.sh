@@ -10,6 +10,8 @@ pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
 # dpkg-buildflags), and the Build-Depends of libwebsockets (bookworm and
 # trixie) that its options need beyond the above; debhelper is not needed
 pkgs+=(dpkg-dev libssl-dev zlib1g-dev libcap-dev openssl)
+# the plugin's HTTP over TLS h1 / h2 and /metrics (tests/http_transports.py)
+pkgs+=(curl python3-h2 python3-prometheus-client)
 
 missing=()
 for p in "${pkgs[@]}"; do
