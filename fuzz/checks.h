@@ -99,6 +99,7 @@ chk_msg(const char *buf, size_t len)
 				return "msg: stop accepted with id out of "
 				       "range";
 			break;
+		case LWSTP_OP_STOP_TOKEN:
 		case LWSTP_OP_ATTACH:
 			if (!chk_hex32(m.token))
 				return "msg: attach accepted with a token not "

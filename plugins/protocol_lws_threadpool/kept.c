@@ -218,9 +218,37 @@ lwstp_kept_snapshot(struct lwstp_kept_table *kt, struct lwstp_kept *rec,
 	snap->version = rec->version;
 	snap->done = rec->done;
 	snap->state = rec->state;
+	snap->stop_req = rec->stop_req;
 	snap->ms = rec->ms;
 	memcpy(snap->sha256, rec->sha256, sizeof(snap->sha256));
 	kt_unlock(kt);
+}
+
+int
+lwstp_kept_request_stop(struct lwstp_kept_table *kt, struct lwstp_kept *rec)
+{
+	int r = -1;
+
+	kt_lock(kt);
+	if (rec->state == LWSTP_KEPT_RUNNING) {
+		rec->stop_req = 1;
+		r = 0;
+	}
+	kt_unlock(kt);
+
+	return r;
+}
+
+int
+lwstp_kept_stop_requested(struct lwstp_kept_table *kt, struct lwstp_kept *rec)
+{
+	int r;
+
+	kt_lock(kt);
+	r = rec->stop_req;
+	kt_unlock(kt);
+
+	return r;
 }
 
 void

@@ -72,6 +72,7 @@ struct lwstp_kept {
 	uint32_t		version;  /* (lock) bumped on each change */
 	uint64_t		done;	  /* (lock) */
 	uint8_t			state;	  /* (lock) enum lwstp_kept_state */
+	uint8_t			stop_req; /* (lock) a watcher asked it to stop */
 	unsigned int		ms;	  /* (lock) when FINISHED */
 	char			sha256[65]; /* (lock) when FINISHED */
 };
@@ -81,6 +82,7 @@ struct lwstp_kept_snap {
 	uint32_t		version;
 	uint64_t		done;
 	uint8_t			state;
+	uint8_t			stop_req;
 	unsigned int		ms;
 	char			sha256[65];
 };
@@ -153,6 +155,15 @@ void
 lwstp_kept_unwatch(struct lwstp_kept_table *kt, struct lwstp_kept *rec,
 		   lws_dll2_t *watch);
 
+/*
+ * lwstp_kept_request_stop() - ask the running job of rec to stop (a client
+ * that holds its token and watches it); its task sees it at its next chunk
+ * (lwstp_kept_stop_requested()) and ends STOPPED, which its watchers get.
+ * Returns 0, or -1 if the job ended already.
+ */
+int
+lwstp_kept_request_stop(struct lwstp_kept_table *kt, struct lwstp_kept *rec);
+
 /* EVENT_WAIT_CANCELLED: handle the changed records, calling cb for each of
  * their watchers */
 void
@@ -171,6 +182,10 @@ void
 lwstp_kept_publish(struct lwstp_kept_table *kt, struct lwstp_kept *rec,
 		   uint64_t done, int state, const char *sha256,
 		   unsigned int ms);
+
+/* whether lwstp_kept_request_stop() was called, from any thread */
+int
+lwstp_kept_stop_requested(struct lwstp_kept_table *kt, struct lwstp_kept *rec);
 
 /* drop the job's reference, from any thread */
 void

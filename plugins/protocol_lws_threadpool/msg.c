@@ -47,7 +47,8 @@ static const struct {
 } ops[] = {
 	[LWSTP_OP_START]  = { "start", F(F_OP) | F(F_JOB) | F(F_SIZE),
 			      F(F_OP) | F(F_JOB) | F(F_SIZE) | F(F_OUTLIVE) },
-	[LWSTP_OP_STOP]   = { "stop", F(F_OP) | F(F_ID), F(F_OP) | F(F_ID) },
+	/* exactly one of id and token: checked after the table */
+	[LWSTP_OP_STOP]   = { "stop", F(F_OP), F(F_OP) | F(F_ID) | F(F_TOKEN) },
 	[LWSTP_OP_ATTACH] = { "attach", F(F_OP) | F(F_TOKEN),
 			      F(F_OP) | F(F_TOKEN) },
 };
@@ -390,10 +391,18 @@ lwstp_plugin_parse_msg(const char *buf, size_t len, struct lwstp_msg *out,
 			break;
 		}
 	}
+	if (f == F_COUNT && out->op == LWSTP_OP_STOP &&
+	    !(mp.seen & F(F_ID)) == !(mp.seen & F(F_TOKEN))) {
+		lws_snprintf(err, errlen, "op 'stop' needs field 'id' or "
+			     "field 'token', not both");
+		f = 0;
+	}
 	if (f < F_COUNT) {
 		memset(out, 0, sizeof(*out));
 		return LWSTP_MSG_E_INVALID;
 	}
+	if (out->op == LWSTP_OP_STOP && (mp.seen & F(F_TOKEN)))
+		out->op = LWSTP_OP_STOP_TOKEN;
 
 	return LWSTP_MSG_OK;
 }

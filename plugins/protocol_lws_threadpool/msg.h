@@ -3,6 +3,7 @@
  *
  *   {"op":"start","job":"sha256","size":N,"outlive":false}
  *   {"op":"stop","id":N}
+ *   {"op":"stop","token":"<32 hex>"}	(parsed as LWSTP_OP_STOP_TOKEN)
  *   {"op":"attach","token":"<32 hex>"}
  *
  * lwstp_plugin_parse_msg() takes one whole message and either fills in a
@@ -29,6 +30,7 @@ enum lwstp_msg_op {
 	LWSTP_OP_START,
 	LWSTP_OP_STOP,
 	LWSTP_OP_ATTACH,
+	LWSTP_OP_STOP_TOKEN,	/**< "stop" with a token instead of an id */
 };
 
 /** lwstp_plugin_parse_msg() results */
@@ -46,7 +48,7 @@ struct lwstp_msg {
 	int			outlive;	/**< start; 0 unless given */
 	char			job[16];	/**< start: "sha256" */
 	char			token[LWSTP_TOKEN_LEN + 1]; /**< attach,
-						 * lowercased */
+						 * stop by token; lowercased */
 };
 
 /**

@@ -98,7 +98,8 @@ job_task(void *user, enum lws_threadpool_task_status s)
 	struct lwstp_job *job = (struct lwstp_job *)user;
 	int flags = job->rec ? LWS_TP_RETURN_FLAG_OUTLIVE : 0;
 
-	if (s == LWS_TP_STATUS_STOPPING || atomic_load(&job->stop_req))
+	if (s == LWS_TP_STATUS_STOPPING || atomic_load(&job->stop_req) ||
+	    (job->rec && lwstp_kept_stop_requested(&job->vhd->kt, job->rec)))
 		return (enum lws_threadpool_task_return)
 				(job_stopped(job) | flags);
 

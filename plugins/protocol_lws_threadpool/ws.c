@@ -169,6 +169,26 @@ ws_attach(struct lwstp_pss *pss, const char *token)
 	lws_callback_on_writable(pss->wsi);
 }
 
+/* stop an outliving job this connection watches (after "attach") */
+static void
+ws_stop_token(struct lwstp_pss *pss, const char *token)
+{
+	int n;
+
+	for (n = 0; n < LWSTP_PLUGIN_MAX_TASKS_PER_CONN; n++)
+		if (pss->watches[n].used && pss->watches[n].rec &&
+		    !strcmp(pss->watches[n].rec->token, token))
+			break;
+	if (n == LWSTP_PLUGIN_MAX_TASKS_PER_CONN) {
+		reply_error(pss, "not-attached", "attach to the token before "
+			    "stopping its job", 0);
+		return;
+	}
+	/* the job's end, "stopped" with reason "requested", comes through
+	 * the watch; if it ended already, its end is on its way */
+	lwstp_kept_request_stop(&pss->vhd->kt, pss->watches[n].rec);
+}
+
 static void
 watch_drop(struct lwstp_pss *pss, struct lwstp_watch *w)
 {
@@ -250,6 +270,9 @@ lwstp_plugin_ws_receive(struct lwstp_pss *pss, const void *in, size_t len)
 		break;
 	case LWSTP_OP_ATTACH:
 		ws_attach(pss, m.token);
+		break;
+	case LWSTP_OP_STOP_TOKEN:
+		ws_stop_token(pss, m.token);
 		break;
 	default:
 		break;
@@ -372,7 +395,8 @@ ws_serve_watches(struct lwstp_pss *pss, int *err)
 			break;
 		default:
 			len = lwstp_plugin_fmt_stopped(p, REPLY_MAX,
-					w->rec->id, "server", w->rec->token);
+					w->rec->id, snap.stop_req ? "requested" :
+					"server", w->rec->token);
 			end = 1;
 			break;
 		}

@@ -239,7 +239,10 @@ test_msg(void)
 		{ "{\"op\":\"start\",\"job\":\"sha256\"}", LWSTP_MSG_E_INVALID,
 		  "needs field 'size'" },
 		{ "{\"op\":\"stop\"}", LWSTP_MSG_E_INVALID,
-		  "needs field 'id'" },
+		  "needs field 'id' or field 'token'" },
+		{ "{\"op\":\"stop\",\"id\":1,\"token\":"
+		  "\"0123456789abcdef0123456789abcdef\"}", LWSTP_MSG_E_INVALID,
+		  "not both" },
 		{ "{\"op\":\"attach\"}", LWSTP_MSG_E_INVALID,
 		  "needs field 'token'" },
 		{ "{\"op\":\"stop\",\"id\":1,\"id\":2}", LWSTP_MSG_E_INVALID,
@@ -291,6 +294,11 @@ test_msg(void)
 	CHECK(!r && m.size == 1 && !m.outlive, "start outlive false: %s", err);
 	r = msg("{\"op\":\"stop\",\"id\":17}", &m, err, sizeof(err));
 	CHECK(!r && m.op == LWSTP_OP_STOP && m.id == 17, "stop: %s", err);
+	r = msg("{\"op\":\"stop\",\"token\":"
+		"\"0123456789ABCDEF0123456789abcdef\"}", &m, err, sizeof(err));
+	CHECK(!r && m.op == LWSTP_OP_STOP_TOKEN &&
+	      !strcmp(m.token, "0123456789abcdef0123456789abcdef"),
+	      "stop by token: %s", err);
 	r = msg("{\"op\":\"attach\",\"token\":"
 		"\"0123456789ABCDEF0123456789abcdef\"}", &m, err, sizeof(err));
 	CHECK(!r && m.op == LWSTP_OP_ATTACH &&

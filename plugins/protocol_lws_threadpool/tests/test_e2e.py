@@ -446,6 +446,27 @@ async def t_outlive(port):
           "same digest over http")
     await ws.close()
 
+    # a client that holds the token and watches it can stop the job; one
+    # that does not watch it is told to attach first
+    ws = await connect(port)
+    st = await start(ws, BIG, outlive=True)
+    await ws.close()
+    ws = await connect(port)
+    await send(ws, {"op": "stop", "token": st["token"]})
+    m = await expect(ws, "error")
+    check(m["code"] == "not-attached", "stop by token unattached: %s" % m)
+    await send(ws, {"op": "attach", "token": st["token"]})
+    await expect(ws, "attached")
+    await send(ws, {"op": "stop", "token": st["token"].upper()})
+    m = await expect(ws, "stopped")
+    check(m["id"] == st["id"] and m["token"] == st["token"] and
+          m["reason"] == "requested", "stopped by token: %s" % m)
+    code, _, body = await aget(port, "/job/" + st["token"])
+    check(code == 200 and json.loads(body)["state"] == "stopped" and
+          json.loads(body)["done"] < BIG, "stopped by token over http: %s"
+          % body)
+    await ws.close()
+
     # the owner can stop its outliving job; unknown and bad tokens
     ws, ids = await hold(port, 1, outlive=True)
     await stop_all(ws, ids)
