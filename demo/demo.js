@@ -25,6 +25,7 @@
 	const jobs = new Map();		/* id -> job */
 	const samples = [];		/* { queued, running, threads } */
 	let polling = false;
+	let httpSeq = 0;		/* local keys of HTTP jobs not started */
 
 	/* --- messages log ---------------------------------------------- */
 
@@ -40,6 +41,18 @@
 		while (ol.children.length > LOG_MAX)
 			ol.removeChild(ol.firstChild);
 		ol.scrollTop = ol.scrollHeight;
+	}
+
+	/* an error caused by a control, shown next to it (and logged) */
+	function showError(el, text) {
+		el.textContent = text;
+		el.hidden = false;
+		log(text, true);
+	}
+
+	function clearError(el) {
+		el.textContent = "";
+		el.hidden = true;
 	}
 
 	/* --- tokens of outliving jobs, kept in localStorage ------------- */
@@ -144,16 +157,17 @@
 		job = { id: id, size: size, kind: kind, token: token || null,
 			el: el, abort: null };
 		const stop = el.querySelector(".stop");
-		/* only the connection that started a job may stop it; an
-		 * HTTP job stops when its request is aborted */
-		if (kind === "reattached")
-			stop.hidden = true;
+		/* an HTTP job stops when its request is aborted; a reattached
+		 * one by its token (this connection watches it); the others
+		 * by their id on the connection that started them */
 		stop.addEventListener("click", () => {
 			stop.disabled = true;
 			if (job.abort)
 				job.abort.abort();
+			else if (job.kind === "reattached")
+				send({ op: "stop", token: job.token });
 			else
-				send({ op: "stop", id: id });
+				send({ op: "stop", id: job.id });
 		});
 
 		jobs.set(id, job);
@@ -161,6 +175,15 @@
 		$("no-jobs").hidden = true;
 
 		return job;
+	}
+
+	/* an HTTP job got its server id when it started */
+	function rekey(job, id) {
+		jobs.delete(job.id);
+		job.id = id;
+		jobs.set(id, job);
+		job.el.dataset.id = id;
+		job.el.querySelector(".name").firstChild.textContent = "#" + id;
 	}
 
 	function setProgress(job, done, total) {
@@ -211,6 +234,11 @@
 			break;
 		case "error":
 			if (m.code === "unknown-id") {
+				/* a stop that came too late: said at the row */
+				const e = document.createElement("div");
+				e.className = "err";
+				e.textContent = "stop: " + m.error;
+				job.el.querySelector(".state").appendChild(e);
 				job.el.querySelector(".stop").disabled = false;
 				break;
 			}
@@ -272,15 +300,28 @@
 			break;
 		}
 		case "error":
-			log("error" + (m.id !== undefined ? " #" + m.id : "") +
-			    ": " + m.code + ": " + m.error, true);
 			if (m.id !== undefined) {
+				log("error #" + m.id + ": " + m.code + ": " +
+				    m.error, true);
 				jobMessage(m);
+				break;
+			}
+			if (m.code === "not-attached") {
+				/* a stop by token whose watch just ended */
+				log("stop: " + m.error, true);
 				break;
 			}
 			{
 				const req = pending.shift();
 
+				if (req && req.op === "start")
+					/* next to the button that asked */
+					showError($("start-error"), "could not "
+						  + "start the job: " + m.code
+						  + ": " + m.error);
+				else
+					log("error: " + m.code + ": " +
+					    m.error, true);
 				/* an expired or unknown token is forgotten */
 				if (req && req.op === "attach" &&
 				    m.code === "unknown-token")
@@ -332,13 +373,14 @@
 		const mib = Number($("size-mib").value);
 
 		if (!(mib > 0)) {
-			log("choose a size in MiB", true);
+			showError($("start-error"), "choose a size in MiB");
 			return 0;
 		}
 		return Math.max(1, Math.round(mib * MiB));
 	}
 
 	function startWs(outlive) {
+		clearError($("start-error"));
 		const size = chosenSize();
 
 		if (size)
@@ -347,20 +389,34 @@
 	}
 
 	async function startHttp() {
+		clearError($("start-error"));
 		const size = chosenSize();
 		const ctl = new AbortController();
 		let job = null, buf = "";
 
 		if (!size)
 			return;
+		/* a row at once: the response (and the job's id) only comes
+		 * when a worker takes the job */
+		job = jobRow("http-" + (++httpSeq), size, "http");
+		job.el.querySelector(".name").firstChild.textContent =
+			"HTTP job";
+		job.abort = ctl;
+		job.el.dataset.state = "queued";
+		job.el.querySelector(".state").textContent =
+			"queued: waiting for a worker";
 		try {
 			const r = await fetch("/job?size=" + size,
 					      { signal: ctl.signal,
 						cache: "no-store" });
 			if (!r.ok) {
 				const j = await r.json().catch(() => null);
-				log("HTTP job: " + r.status + " " +
-				    (j ? j.code + ": " + j.error : ""), true);
+				const why = "HTTP " + r.status +
+					    (j ? " " + j.code + ": " + j.error :
+						 "");
+				finish(job, "error", "error: " + why);
+				showError($("start-error"), "could not run " +
+					  "the job over HTTP: " + why);
 				return;
 			}
 			const reader = r.body.getReader();
@@ -380,9 +436,9 @@
 						continue;
 					const m = JSON.parse(line);
 					if (m.type === "started") {
-						job = jobRow(m.id, m.size,
-							     "http");
-						job.abort = ctl;
+						rekey(job, m.id);
+						job.el.dataset.state =
+							"running";
 						job.el.querySelector(".state")
 							.textContent = "running";
 					} else
@@ -390,11 +446,13 @@
 				}
 			}
 		} catch (e) {
-			if (job && e.name === "AbortError")
+			if (e.name === "AbortError")
 				finish(job, "stopped", "stopped (request " +
 				       "aborted)");
-			else
+			else {
+				finish(job, "error", "error: " + e.message);
 				log("HTTP job: " + e, true);
+			}
 		}
 	}
 
@@ -411,7 +469,14 @@
 		polling = true;
 		try {
 			const r = await fetch("/status", { cache: "no-store" });
+			if (!r.ok)
+				throw new Error("HTTP " + r.status);
 			const s = await r.json();
+
+			if ($("pool").dataset.status === "error")
+				log("pool status is back");
+			$("pool").dataset.status = "ok";
+			$("pool-error").hidden = true;
 
 			setGauge("g-threads", s.threads);
 			setGauge("g-idle", s.idle);
@@ -437,8 +502,17 @@
 				s.running));
 			draw();
 		} catch (e) {
-			setGauge("g-running", null);
-			setGauge("g-queued", null);
+			/* say so: the gauges are stale, not empty */
+			const was = $("pool").dataset.status === "error";
+
+			$("pool").dataset.status = "error";
+			$("pool-error").textContent = "pool status unavailable ("
+				+ (e.message || e) + "): the figures above are "
+				+ "from the last answer";
+			$("pool-error").hidden = false;
+			if (!was)
+				log("GET /status failed: " + (e.message || e),
+				    true);
 		} finally {
 			polling = false;
 		}

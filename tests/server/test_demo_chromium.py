@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
-"""The demo page, end to end, in headless Chromium.
+"""The demo page, end to end, in headless Chromium, over http and https.
 
 usage: test_demo_chromium.py LWSTP-SERVER PLUGIN-DIR SCREENSHOT-DIR
 
-Starts lwstp-server with its built-in config on a free port, and Debian's
-chromium headless, driven over the DevTools protocol (python3-websockets).
-The page is loaded; the test clicks "Start job" and waits (polling the DOM,
-bounded) for the job's progress bar to move and its result to arrive while
-the pool gauges show it running; stops a second job with its Stop button;
-runs a job over HTTP (the chunked /job stream); starts an outliving job,
-reloads the page and waits for the page to reattach to it by the token it
-kept in localStorage.  Screenshots go to SCREENSHOT-DIR.
+Starts lwstp-server with its built-in config (written out with
+--write-config; job-deadline-ms raised so that a queued job waits as long as
+the test needs, max-job-size 4 GiB) on a free port, and Debian's chromium
+headless, driven over the DevTools protocol (python3-websockets).
+The page is loaded; the test checks the gauges' explanations, and that a
+/status that fails (blocked by the browser) shows as an error and clears;
+clicks "Start job" and waits (polling the DOM, bounded) for the job's
+progress bar to move and its result to arrive while the pool gauges show it
+running; fills the pool with four jobs, sees a fifth refused next to the
+Start button and an HTTP job get a row while it is queued; stops the four
+with their Stop buttons and sees the HTTP job (the chunked /job stream)
+finish; starts two outliving jobs, reloads the page, waits for the page to
+reattach to them by the tokens it kept in localStorage, sees one finish and
+stops the other with its Stop button (by token).
+
+Then the same server config with TLS (a certificate made here with
+openssl): the page over https, its requests over HTTP/2, the WebSocket,
+the gauges and an HTTP job.  Screenshots go to SCREENSHOT-DIR.
 
 If /usr/bin/chromium is missing, the test installs it with apt-get when it
 runs as root; it exits 77 (skipped) only if chromium cannot be installed."""
@@ -65,6 +75,7 @@ def start_chromium(profile):
             "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-dev-shm-usage",
+            "--ignore-certificate-errors",
             "--user-data-dir=" + profile, "--remote-debugging-port=0",
             "--remote-debugging-address=127.0.0.1",
             "--window-size=1280,1100", "about:blank"]
@@ -189,24 +200,46 @@ async def navigate(cdp, url, reload=False):
     await cdp.wait_event("Page.loadEventFired", 60, since)
 
 
+async def page_session(cdp):
+    t = await cdp.send("Target.createTarget", {"url": "about:blank"},
+                       session=False)
+    a = await cdp.send("Target.attachToTarget",
+                       {"targetId": t["targetId"], "flatten": True},
+                       session=False)
+    cdp.session = a["sessionId"]
+    await cdp.send("Page.enable")
+    await cdp.send("Runtime.enable")
+    await cdp.send("Network.enable")
+    await cdp.send("Emulation.setDeviceMetricsOverride",
+                   {"width": 1280, "height": 1100,
+                    "deviceScaleFactor": 1, "mobile": False})
+
+
+def page_errors(cdp):
+    errors = [e for e in cdp.events
+              if e["method"] == "Runtime.exceptionThrown"]
+    R.check(not errors, "no JavaScript exceptions",
+            json.dumps(errors)[:500])
+    # a reload cancels a /status fetch in flight: ERR_ABORTED is fine, and
+    # the test blocks /status on purpose for a while
+    failed = [e["params"] for e in cdp.events
+              if e["method"] == "Network.loadingFailed" and
+              "ABORTED" not in e["params"].get("errorText", "") and
+              e["params"].get("blockedReason") != "inspector"]
+    R.check(not failed, "no failed loads", json.dumps(failed)[:500])
+
+
+def running_ws(n):
+    return ("document.querySelectorAll('.job[data-kind=ws]"
+            "[data-state=running]').length === %d" % n)
+
+
 async def drive(browser_url, port):
     base = "http://127.0.0.1:%d/" % port
     async with websockets.connect(browser_url, max_size=None,
                                   open_timeout=30) as ws:
         cdp = CDP(ws)
-        t = await cdp.send("Target.createTarget", {"url": "about:blank"},
-                           session=False)
-        a = await cdp.send("Target.attachToTarget",
-                           {"targetId": t["targetId"], "flatten": True},
-                           session=False)
-        cdp.session = a["sessionId"]
-        await cdp.send("Page.enable")
-        await cdp.send("Runtime.enable")
-        await cdp.send("Network.enable")
-        await cdp.send("Emulation.setDeviceMetricsOverride",
-                       {"width": 1280, "height": 1100,
-                        "deviceScaleFactor": 1, "mobile": False})
-
+        await page_session(cdp)
         await navigate(cdp, base)
         R.check(await cdp.eval("document.title") == "lws-threadpool demo",
                 "the page loads from the server")
@@ -219,6 +252,28 @@ async def drive(browser_url, port):
             "Number(document.getElementById('chart').dataset.samples) >= 4"
             " && document.getElementById('g-threads').textContent === '4'"),
             "the pool gauges fill from /status (4 threads)")
+        R.check(await cdp.eval(
+            "Array.from(document.querySelectorAll('#pool .gauges > div'))"
+            ".every((d) => d.title.length > 15) && document.querySelector("
+            "'#g-syncing').parentNode.querySelector('.cap') !== null &&"
+            " document.querySelector('#g-done').parentNode.querySelector("
+            "'.cap') !== null"),
+            "each gauge says what it means (tooltip; syncing and done "
+            "have a caption)")
+
+        # /status failing shows as an error, and clears when it answers
+        await cdp.send("Network.setBlockedURLs", {"urls": ["*/status*"]})
+        R.check(await cdp.wait_for(
+            "!document.getElementById('pool-error').hidden &&"
+            " document.getElementById('pool').dataset.status === 'error' &&"
+            " document.getElementById('pool-error').textContent"
+            ".includes('unavailable')"),
+            "a failed /status shows as an error next to the gauges")
+        await cdp.send("Network.setBlockedURLs", {"urls": []})
+        R.check(await cdp.wait_for(
+            "document.getElementById('pool-error').hidden &&"
+            " document.getElementById('pool').dataset.status === 'ok'"),
+            "the error clears when /status answers again")
 
         # a job: progress, then its result, with the gauges moving
         seen_running = [0]
@@ -256,37 +311,68 @@ async def drive(browser_url, port):
         os.makedirs(SHOTS, exist_ok=True)
         await cdp.screenshot(os.path.join(SHOTS, "demo-job-done.png"))
 
-        # stop a job with its Stop button
-        await cdp.eval("document.getElementById('size-mib').value = '1024'")
+        # fill the pool (4 threads, 4 jobs a connection): a fifth job is
+        # refused next to the Start button, an HTTP job waits in the
+        # queue with a row of its own
+        await cdp.eval("document.getElementById('size-mib').value = '4096'")
+        for i in range(4):
+            await cdp.click("#start")
+            R.check(await cdp.wait_for(running_ws(i + 1), 60),
+                    "job %d of 4 runs" % (i + 1))
+        R.check(await cdp.wait_for(
+            "Number(document.getElementById('g-running').textContent)"
+            " === 4 && Number(document.getElementById('g-idle')"
+            ".textContent) === 0", 60), "the gauges show the pool full")
         await cdp.click("#start")
-        stop_job = ".job[data-kind=ws]:not([data-state=done])"
         R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector('%s');"
-            " return j && Number(j.dataset.progressCount) >= 1; })()" %
-            stop_job, 120), "a second job runs")
-        await cdp.click(stop_job + " .stop")
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector("
-            "'.job[data-kind=ws]:not([data-state=done])');"
-            " return j && j.dataset.state === 'stopped'; })()", 120),
-            "its Stop button stops it")
-
-        # a job over HTTP: GET /job?size=N, an ndjson stream
+            "(() => { const e = document.getElementById('start-error');"
+            " return !e.hidden && e.textContent.includes('too-many-jobs')"
+            " && e.closest('#controls') !== null; })()", 60),
+            "a fifth job's refusal shows next to the Start button")
         await cdp.eval("document.getElementById('size-mib').value = '64'")
         await cdp.click("#start-http")
         R.check(await cdp.wait_for(
             "(() => { const j = document.querySelector("
             "'.job[data-kind=http]'); return j &&"
-            " j.dataset.state === 'done' &&"
-            " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent);"
-            " })()", 300), "Run over HTTP: the streamed job's result")
+            " j.dataset.state === 'queued' &&"
+            " j.querySelector('.state').textContent.includes('queued'); "
+            "})()", 60), "a queued HTTP job gets a row")
+        R.check(await cdp.wait_for(
+            "Number(document.getElementById('g-queued').textContent)"
+            " === 1", 60), "the queued gauge counts it")
+        R.check(await cdp.eval(
+            "document.getElementById('start-error').hidden"),
+            "a new start clears the old error")
+        await cdp.screenshot(os.path.join(SHOTS, "demo-pool-full.png"))
 
-        # an outliving job, its token kept; reload, reattach
+        # stop the four with their Stop buttons: the HTTP job runs
+        for i in range(4):
+            await cdp.click(".job[data-kind=ws][data-state=running] .stop")
+            R.check(await cdp.wait_for(running_ws(3 - i), 120),
+                    "Stop button %d stops its job" % (i + 1))
+        R.check(await cdp.eval(
+            "document.querySelectorAll('.job[data-kind=ws]"
+            "[data-state=stopped]').length") == 4, "four jobs stopped")
+        R.check(await cdp.wait_for(
+            "(() => { const j = document.querySelector("
+            "'.job[data-kind=http]'); return j &&"
+            " j.dataset.state === 'done' &&"
+            " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent) &&"
+            " /^#[0-9]+/.test(j.querySelector('.name').textContent); })()",
+            300), "Run over HTTP: the streamed job's result, under its id")
+
+        # two outliving jobs, their tokens kept; reload, reattach
+        await cdp.eval("document.getElementById('size-mib').value = '4096'")
+        await cdp.click("#start-outlive")
+        long_token = await cdp.wait_for(
+            "(() => { const t = JSON.parse(localStorage.getItem("
+            "'lwstp-demo-tokens') || '[]'); return t.length ?"
+            " t[t.length - 1].token : null; })()", 60)
         await cdp.eval("document.getElementById('size-mib').value = '256'")
         await cdp.click("#start-outlive")
         token = await cdp.wait_for(
             "(() => { const t = JSON.parse(localStorage.getItem("
-            "'lwstp-demo-tokens') || '[]'); return t.length ?"
+            "'lwstp-demo-tokens') || '[]'); return t.length == 2 ?"
             " t[t.length - 1].token : null; })()", 60)
         R.check(bool(re.fullmatch(r"[0-9a-f]{32}", token or "")),
                 "an outliving job's token is kept in localStorage", token)
@@ -303,51 +389,131 @@ async def drive(browser_url, port):
             json.dumps(token), 60),
             "after a reload the page reattaches by its token")
         R.check(await cdp.wait_for(
-            "document.querySelector('.job[data-kind=reattached]')"
-            ".dataset.state === 'done'", 300),
+            "(() => { const j = Array.from(document.querySelectorAll("
+            "'.job[data-kind=reattached]')).find((e) => e.querySelector("
+            "'.token').textContent.includes(%s)); return j &&"
+            " j.dataset.state === 'done'; })()" % json.dumps(token), 300),
             "the reattached job's result arrives")
+        long_job = ("Array.from(document.querySelectorAll("
+                    "'.job[data-kind=reattached]')).find((e) => e"
+                    ".querySelector('.token').textContent.includes(%s))" %
+                    json.dumps(long_token))
+        R.check(await cdp.wait_for(
+            "(() => { const j = %s; return j &&"
+            " j.dataset.state !== 'done' && !j.querySelector('.stop')"
+            ".hidden; })()" % long_job, 60),
+            "the other reattached job is running and has Stop")
+        await cdp.eval("%s.setAttribute('id', 'long-job')" % long_job)
+        await cdp.click("#long-job .stop")
+        R.check(await cdp.wait_for(
+            "(() => { const j = document.getElementById('long-job');"
+            " return j.dataset.state === 'stopped' &&"
+            " j.querySelector('.state').textContent.includes('requested');"
+            " })()", 120), "its Stop button stops it (by token)")
         await cdp.wait_for(
             "Number(document.getElementById('g-running').textContent)"
             " === 0")
         R.check(await cdp.eval(
             "document.querySelector('#tokens li') !== null &&"
-            " document.querySelector('#tokens li').dataset.token === %s" %
+            " Array.from(document.querySelectorAll('#tokens li')).some("
+            "(li) => li.dataset.token === %s)" %
             json.dumps(token)), "the token is listed after the reload")
         await cdp.screenshot(os.path.join(SHOTS, "demo-reattached.png"))
 
-        errors = [e for e in cdp.events
-                  if e["method"] == "Runtime.exceptionThrown"]
-        R.check(not errors, "no JavaScript exceptions",
-                json.dumps(errors)[:500])
-        # a reload cancels a /status fetch in flight: ERR_ABORTED is fine
-        failed = [e["params"] for e in cdp.events
-                  if e["method"] == "Network.loadingFailed" and
-                  "ABORTED" not in e["params"].get("errorText", "")]
-        R.check(not failed, "no failed loads", json.dumps(failed)[:500])
-
+        page_errors(cdp)
         await cdp.send("Browser.close", session=False)
         cdp.reader.cancel()
 
 
-def main():
-    if not ensure_chromium():
-        print("0 passed, 0 failed, 1 skipped")
-        return SKIP
-    if not PLUGINS or not os.path.isdir(PLUGINS):
-        R.check(False, "the lws-threadpool plugin was built", PLUGINS)
-        return R.summary()
+async def drive_tls(browser_url, port):
+    """The page over https: HTTP/2, wss, the gauges, an HTTP job"""
+    base = "https://127.0.0.1:%d/" % port
+    async with websockets.connect(browser_url, max_size=None,
+                                  open_timeout=30) as ws:
+        cdp = CDP(ws)
+        await page_session(cdp)
+        await navigate(cdp, base)
+        R.check(await cdp.eval("document.title") == "lws-threadpool demo",
+                "https: the page loads")
+        R.check(await cdp.wait_for("document.body.dataset.ws === 'open'"),
+                "https: the page's WebSocket (wss) connects")
+        R.check(await cdp.wait_for(
+            "Number(document.getElementById('chart').dataset.samples) >= 4"
+            " && document.getElementById('g-threads').textContent === '4'"
+            " && document.getElementById('pool').dataset.status === 'ok'"),
+            "https: the gauges fill from /status")
+        await cdp.eval("document.getElementById('size-mib').value = '64'")
+        await cdp.click("#start-http")
+        R.check(await cdp.wait_for(
+            "(() => { const j = document.querySelector("
+            "'.job[data-kind=http]'); return j &&"
+            " j.dataset.state === 'done' &&"
+            " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent);"
+            " })()", 300), "https: an HTTP job's streamed result")
+        protos = {}
+        for e in cdp.events:
+            if e["method"] == "Network.responseReceived":
+                r = e["params"]["response"]
+                path = re.sub(r"^https://[^/]+", "", r["url"]).split("?")[0]
+                protos.setdefault(path, set()).add(r.get("protocol"))
+        R.check(all(protos.get(p) == {"h2"} for p in
+                    ("/", "/status", "/job", "/demo.js")),
+                "https: the page, /status and /job over HTTP/2", protos)
+        await cdp.screenshot(os.path.join(SHOTS, "demo-https.png"))
+        page_errors(cdp)
+        await cdp.send("Browser.close", session=False)
+        cdp.reader.cancel()
 
-    server = ReadyServer(BIN, ["--port", "0"])
-    if not R.check(server.start(), "server starts",
+
+def write_config(d, tls):
+    """the built-in config, with a long job deadline and 4 GiB jobs, and
+    for tls a certificate made here"""
+    rc = subprocess.run([BIN, "--write-config", d], capture_output=True)
+    if rc.returncode:
+        raise RuntimeError("--write-config: %r" % rc)
+    vh = os.path.join(d, "conf.d", "localhost")
+    with open(vh) as f:
+        text = f.read()
+    text = text.replace('"max-job-size": "1073741824"',
+                        '"max-job-size": "4294967296",\n'
+                        '\t\t\t\t"job-deadline-ms": "600000"')
+    if tls:
+        key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", crt, "-days",
+                        "2", "-subj", "/CN=127.0.0.1"], check=True,
+                       capture_output=True)
+        text = text.replace('"interface": "127.0.0.1",',
+                            '"interface": "127.0.0.1",\n'
+                            '\t\t"host-ssl-cert": "%s",\n'
+                            '\t\t"host-ssl-key": "%s",' % (crt, key))
+        with open(os.path.join(d, "conf")) as f:
+            conf = f.read()
+        with open(os.path.join(d, "conf"), "w") as f:
+            f.write(conf.replace('"init-ssl": "no"', '"init-ssl": "yes"'))
+    with open(vh, "w") as f:
+        f.write(text)
+
+
+def run_one(tls):
+    cfg = tempfile.mkdtemp(prefix="lwstp-demo-conf-")
+    write_config(cfg, tls)
+    server = ReadyServer(BIN, ["-c", cfg, "--port", "0"])
+    if not R.check(server.start(), "server starts (%s)" %
+                   ("https" if tls else "http"),
                    server.out + server.err[-500:]):
         server.stop()
-        return R.summary()
-
+        shutil.rmtree(cfg, ignore_errors=True)
+        return
+    if tls:
+        R.check("on https://127.0.0.1:%d/" % server.port in server.out,
+                "the startup line says https", server.out)
     profile = tempfile.mkdtemp(prefix="lwstp-chromium-")
     browser = None
     try:
         browser, url = start_chromium(profile)
-        asyncio.run(asyncio.wait_for(drive(url, server.port), 900))
+        asyncio.run(asyncio.wait_for((drive_tls if tls else drive)(
+            url, server.port), 900))
     except Exception as e:
         R.check(False, "driving chromium", repr(e))
     finally:
@@ -361,6 +527,19 @@ def main():
         rc = server.stop()
         R.check(rc == 0, "server: clean exit 0 after the browser left",
                 "rc=%s %s" % (rc, server.err[-500:]))
+        shutil.rmtree(cfg, ignore_errors=True)
+
+
+def main():
+    if not ensure_chromium():
+        print("0 passed, 0 failed, 1 skipped")
+        return SKIP
+    if not PLUGINS or not os.path.isdir(PLUGINS):
+        R.check(False, "the lws-threadpool plugin was built", PLUGINS)
+        return R.summary()
+
+    run_one(False)
+    run_one(True)
     return R.summary()
 
 
