@@ -98,16 +98,23 @@ http_write_headers(struct lwstp_pss *pss, int code, const char *type,
 }
 
 /*
- * The response was written: the transaction ends once lws has sent what it
- * buffered.  (lws_issue_raw() sends at most pt_serv_buf_size + LWS_PRE + 4
- * bytes at a time and keeps the rest on the connection's buflist_out; an h2
- * stream ended while its last bytes wait there loses them: measured on
- * 4.1.6, a 16000-byte final write reached curl as 4107.)
+ * The response was written: end the transaction.  lws_issue_raw() sends at
+ * most the protocol's rx_buffer_size (or pt_serv_buf_size) + LWS_PRE + 4
+ * bytes at a time and keeps the rest on the connection's buflist_out.  On
+ * h1, lws_http_transaction_completed() sees that and defers itself until
+ * the buflist is flushed (4.1.6 and 4.3 lib/roles/http/server/server.c),
+ * so it must be called at once: a keep-alive client's next request may
+ * arrive before any writable of ours, and lws would parse it into a
+ * transaction it thinks is still open (the connection then hangs until
+ * lws's timeout: seen with h2load after a few /metrics).  On h2 the
+ * buflist is the network connection's, which that check does not see, and
+ * an h2 stream ended while its last bytes wait there loses them (seen on
+ * 4.1.6: a 16000-byte final write reached curl as 4107): wait for it.
  */
 static int
 http_finish(struct lwstp_pss *pss)
 {
-	if (lws_send_pipe_choked(pss->wsi)) {
+	if (http_is_h2(pss->wsi) && lws_send_pipe_choked(pss->wsi)) {
 		pss->phase = HP_FLUSH;
 		lws_callback_on_writable(pss->wsi);
 		return 0;

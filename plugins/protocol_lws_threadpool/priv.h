@@ -159,7 +159,7 @@ enum http_phase {
 	HP_STREAM,		/* response started, job streaming */
 	HP_ONESHOT,		/* a complete response waits in resp */
 	HP_ONESHOT_BODY,	/* ... its headers were sent */
-	HP_FLUSH,		/* all written, lws still sending it */
+	HP_FLUSH,		/* all written, lws still sending it (h2) */
 	HP_DONE,
 };
 
