@@ -417,7 +417,12 @@ def main():
         metrics_match_status(t, tr, "at the end")
     finally:
         code = srv.stop()
-    errs = [ln for ln in srv.err.splitlines() if "] E: " in ln or
+    # lws 4.3.5 itself logs "E: lws_hdr_copy: WSI_TOKEN_HTTP_URI_ARGS
+    # toklen N" for every h2 request with a query: a debugging lwsl_err
+    # left in lib/roles/http/parsers.c, reached from the header dump in
+    # lib/roles/h2/http2.c that runs at any log level
+    errs = [ln for ln in srv.err.splitlines() if ("] E: " in ln and
+            "lws_hdr_copy: WSI_TOKEN_HTTP_URI_ARGS toklen" not in ln) or
             "Sanitizer" in ln or "runtime error" in ln or "GOAWAY" in ln]
     t.check(code == 0 and not errs, "server exit %r, errors %r" %
             (code, errs[:5]))
