@@ -209,6 +209,47 @@ def metrics_match_status(t, tr, what):
     t.check(not bad, "%s: /metrics differs from /status: %r" % (what, bad))
 
 
+def metrics_values(body):
+    m = {}
+    for f in text_string_to_metric_families(body.decode()):
+        for s in f.samples:
+            m[s.name] = m.get(s.name, 0) + s.value
+    return m
+
+
+def test_metrics_under_load(t, tr):
+    """While jobs stream, every /metrics is a consistent snapshot: counters
+    never go back, nor below a /status taken before, and the gauges add
+    up."""
+    jobs = [tr.stream("/job?size=%d" % BIG) for _ in range(2)]
+    try:
+        for p in jobs:
+            p.stdout.readline()         # "started": it runs
+        last, bad = {}, []
+        for i in range(30):
+            st = status(tr)
+            _c, _v, _h, body = tr.get1("/metrics")
+            m = metrics_values(body)
+            if m["lwstp_tasks_enqueued_total"] < st["totals"]["enqueued"] \
+                    or m["lwstp_syncs_total"] < st["totals"]["syncs"]:
+                bad.append(("behind /status", i, st["totals"], m))
+            for k, v in m.items():
+                if k.endswith("_total") and v < last.get(k, 0):
+                    bad.append(("went back", i, k, v, last[k]))
+            if not (m["lwstp_running_tasks"] + m["lwstp_idle_threads"] <=
+                    m["lwstp_threads"] and m["lwstp_syncing_tasks"] <=
+                    m["lwstp_running_tasks"]):
+                bad.append(("gauges", i, m))
+            last = m
+        t.check(not bad and last["lwstp_running_tasks"] == 2,
+                "30 /metrics while 2 jobs stream: %r" % (bad[:2] or last))
+    finally:
+        for p in jobs:
+            p.kill()
+            p.wait()
+    wait_status(tr, idle, "jobs of the load test stopped")
+
+
 def check_job_lines(t, lines, size, what):
     msgs = [json.loads(x) for x in lines if x.strip()]
     prog = [m["done"] for m in msgs[1:-1]]
@@ -400,7 +441,8 @@ def main():
         print("FAIL: server did not start:\n%s" % srv.err[-3000:])
         return 1
     tr = Transport(mode, srv.port)
-    tests = [test_status_metrics, test_job, test_errors, test_stop]
+    tests = [test_status_metrics, test_job, test_errors, test_stop,
+             test_metrics_under_load]
     tests.append(test_h2_streams if tr.h2 else test_keepalive)
     try:
         for fn in tests:
