@@ -26,9 +26,22 @@
  *
  * Integration: protocols[0] is this server's http callback, which calls
  * lwstp_hook() first, as the README says.
+ *
+ * Built with -DLWSTP_BENCH_UPSTREAM against an lws that has its own
+ * threadpool (LWS_WITH_THREADPOOL, bench/run.sh builds one from Debian's
+ * source), the same source drives upstream's pool through the same
+ * lws_threadpool_* calls: the hook line and liblwstp's extensions
+ * (lwstp_create()'s nice / SCHED_IDLE, lwstp_get_stats()) compile out,
+ * and the JSON says "impl":"upstream".
  */
 
+#if defined(LWSTP_BENCH_UPSTREAM)
+#include <libwebsockets.h>
+#define BENCH_IMPL	"upstream"
+#else
 #include <lwstp.h>
+#define BENCH_IMPL	"lwstp"
+#endif
 
 #include "common.h"
 
@@ -85,7 +98,10 @@ static uint64_t ops, w_ops0, w_ops1;	/* tasks reaped / messages written */
 static uint64_t enqueue_failed;
 static struct bench_hist h_svc;		/* dispatch: enqueue to reap;
 					 * sync: SYNC to writable */
+#if !defined(LWSTP_BENCH_UPSTREAM)
 static struct lwstp_stats st_mark;	/* pool 0 at the window start */
+#endif
+static atomic_int held;			/* memory: workers in hold_task */
 
 /* memory scenario */
 static struct {
@@ -190,8 +206,15 @@ dispatch_enqueue(struct lws *wsi, struct pss *pss, int n)
 	}
 }
 
+/*
+ * The tasks that ended are collected in the foreach and reaped after it:
+ * upstream's foreach holds its pool lock around the callback and its
+ * lws_threadpool_task_status() takes that lock again (and needs a user
+ * pointer).  liblwstp allows reaping inside; both run this same code.
+ */
 struct reap_scan {
-	int		ended;
+	struct lws_threadpool_task	**ended;
+	int				n, size;
 };
 
 static int
@@ -199,10 +222,17 @@ reap_cb(struct lws_threadpool_task *task, void *user)
 {
 	struct reap_scan *rs = user;
 
-	switch (lws_threadpool_task_status(task, NULL)) {
+	switch (lws_threadpool_task_status_noreap(task)) {
 	case LWS_TP_STATUS_FINISHED:
 	case LWS_TP_STATUS_STOPPED:
-		rs->ended++;	/* reaped: its cleanup ran */
+		if (rs->n == rs->size) {
+			rs->size = rs->size ? rs->size * 2 : 64;
+			rs->ended = realloc(rs->ended, sizeof(*rs->ended) *
+						       (size_t)rs->size);
+			if (!rs->ended)
+				abort();
+		}
+		rs->ended[rs->n++] = task;
 		return 0;
 	case LWS_TP_STATUS_QUEUED:
 		/*
@@ -218,11 +248,16 @@ reap_cb(struct lws_threadpool_task *task, void *user)
 static void
 dispatch_writeable(struct lws *wsi, struct pss *pss)
 {
-	struct reap_scan rs = { 0 };
+	static struct reap_scan rs;	/* service thread only: kept */
+	void *user;
+	int n;
 
+	rs.n = 0;
 	lws_threadpool_foreach_task_wsi(wsi, &rs, reap_cb);
-	pss->inflight -= rs.ended;
-	ops += (uint64_t)rs.ended;
+	for (n = 0; n < rs.n; n++)
+		lws_threadpool_task_status(rs.ended[n], &user); /* reaps */
+	pss->inflight -= rs.n;
+	ops += (uint64_t)rs.n;
 	dispatch_enqueue(wsi, pss, cfg.k - pss->inflight);
 }
 
@@ -349,14 +384,20 @@ saturate_fill(struct lws *wsi)
 			enqueue_failed++;
 	/* the queue is full now: one more must be refused */
 	lws_set_log_level(LLL_ERR, NULL);
-	r = lwstp_enqueue(pools[0], &a, NULL, "one too many");
+#if defined(LWSTP_BENCH_UPSTREAM)
+	r = !lws_threadpool_enqueue(pools[0], &a, "one too many");
+#else
+	r = lwstp_enqueue(pools[0], &a, NULL, "one too many") ==
+							LWSTP_E_QUEUE_FULL;
+#endif
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
-	saturate_full_checked = r == LWSTP_E_QUEUE_FULL;
+	saturate_full_checked = r;
 }
 
 static enum lws_threadpool_task_return
 hold_task(void *user, enum lws_threadpool_task_status s)
 {
+	atomic_fetch_add(&held, 1);
 	pthread_mutex_lock(&hold_lock);
 	while (!hold_release)
 		pthread_cond_wait(&hold_cond, &hold_lock);
@@ -401,9 +442,8 @@ static void
 memory_measure(struct lws *wsi)
 {
 	struct lws_threadpool_task_args a;
-	struct lwstp_stats st;
 	struct mallinfo2 m0, m1;
-	long long rss0, rss1;
+	long long rss0, rss1, queued = 0;
 	char name[32];
 	int n, tries;
 
@@ -415,12 +455,11 @@ memory_measure(struct lws *wsi)
 			enqueue_failed++;
 	/* wait (briefly, on the service thread) until all are on workers */
 	for (tries = 0; tries < 2000; tries++) {
-		lwstp_get_stats(pools[0], &st);
-		if (st.running == cfg.threads)
+		if (atomic_load(&held) == cfg.threads)
 			break;
 		usleep(1000);
 	}
-	mem.busy_workers = st.running;
+	mem.busy_workers = atomic_load(&held);
 
 	/* the name upstream's minimal-ws-server-threadpool gives its tasks */
 	a.task = trivial_task;
@@ -429,13 +468,14 @@ memory_measure(struct lws *wsi)
 	for (n = 0; n < cfg.mem_tasks; n++)
 		if (!lws_threadpool_enqueue(pools[0], &a, "ws %4s", "abcd"))
 			enqueue_failed++;
+		else
+			queued++;
 	m1 = mallinfo2();
 	rss1 = rss_bytes();
-	lwstp_get_stats(pools[0], &st);
 
 	snprintf(name, sizeof(name), "ws %4s", "abcd");
 	mem.name_len = strlen(name);
-	mem.tasks = st.queued;
+	mem.tasks = queued;
 	mem.heap_bytes = (long long)(m1.uordblks - m0.uordblks);
 	mem.rss_bytes = rss1 - rss0;
 
@@ -454,8 +494,10 @@ window_mark(int end)
 		w_svc0 = bench_thread_cpu_us();
 		w_proc0 = bench_process_cpu_us();
 		w_ops0 = ops;
+#if !defined(LWSTP_BENCH_UPSTREAM)
 		if (npools)
 			lwstp_get_stats(pools[0], &st_mark);
+#endif
 		atomic_store(&measuring, 1);
 		return;
 	}
@@ -472,12 +514,24 @@ window_mark(int end)
 static int
 pools_create(void)
 {
+#if defined(LWSTP_BENCH_UPSTREAM)
+	struct lws_threadpool_create_args a;
+#else
 	struct lwstp_create_args a;
+#endif
 	int n, per;
 
 	memset(&a, 0, sizeof(a));
+#if defined(LWSTP_BENCH_UPSTREAM)
+	if (cfg.worker_nice || cfg.sched_idle) {
+		lwsl_err("bench: upstream's pool has no worker nice / "
+			 "SCHED_IDLE\n");
+		return -1;
+	}
+#else
 	a.worker_nice = cfg.worker_nice;
 	a.worker_sched_idle = cfg.sched_idle;
+#endif
 	switch (cfg.sc) {
 	case SC_DISPATCH:
 		npools = 1;
@@ -507,7 +561,11 @@ pools_create(void)
 	if (npools > MAX_POOLS)
 		return -1;
 	for (n = 0; n < npools; n++) {
+#if defined(LWSTP_BENCH_UPSTREAM)
+		pools[n] = lws_threadpool_create(context, &a, "bench%d", n);
+#else
 		pools[n] = lwstp_create(context, &a, "bench%d", n);
+#endif
 		if (!pools[n])
 			return -1;
 	}
@@ -534,6 +592,7 @@ static int
 callback_bench(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	       void *in, size_t len)
 {
+	struct lws_threadpool_task *task;
 	struct pss *pss = user;
 
 	switch (reason) {
@@ -587,9 +646,21 @@ callback_bench(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			window_mark(*(char *)in == 'e');
 		break;
 
+	case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+		/*
+		 * As upstream's minimal-ws-server-threadpool does: the wsi's
+		 * tasks are dequeued as it leaves the protocol.  liblwstp
+		 * would detach them itself; upstream 4.1.6 does not, and its
+		 * worker then touches the freed wsi of a task in SYNC (seen
+		 * as a crash in lws_cancel_service() at the end of the sync
+		 * scenario).
+		 */
+		while ((task = lws_threadpool_get_task_wsi(wsi)))
+			if (lws_threadpool_dequeue_task(task))
+				break;
+		break;
+
 	case LWS_CALLBACK_CLOSED:
-		/* the library detaches and frees this wsi's tasks at
-		 * WSI_DESTROY; nothing to dequeue by hand */
 		live_conns--;
 		if (got_end && !live_conns)
 			interrupted = 1;
@@ -610,7 +681,9 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		*end = &buf[sizeof(buf) - 1];
 	static const char body[] = "ok\n";
 
+#if !defined(LWSTP_BENCH_UPSTREAM)
 	lwstp_hook(wsi, reason, user, in, len);
+#endif
 
 	if (reason != LWS_CALLBACK_HTTP || strcmp((const char *)in, "/tiny"))
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -656,6 +729,7 @@ print_results(void)
 		hist_merge(&resume, &w->h);
 
 	json_begin(&j);
+	json_str(&j, "impl", BENCH_IMPL);
 	json_str(&j, "scenario", sc_names[cfg.sc]);
 	json_int(&j, "conns", cfg.conns);
 	json_int(&j, "threads", cfg.threads);
@@ -689,8 +763,10 @@ print_results(void)
 		json_int(&j, "busy", cfg.busy);
 		json_int(&j, "sched_idle", cfg.sched_idle);
 		json_int(&j, "queue", cfg.queue);
+#if !defined(LWSTP_BENCH_UPSTREAM)
 		json_int(&j, "running_at_start", st_mark.running);
 		json_int(&j, "queued_at_start", st_mark.queued);
+#endif
 		json_int(&j, "queue_full_checked", saturate_full_checked);
 		break;
 	case SC_MEMORY:

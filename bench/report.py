@@ -155,6 +155,7 @@ TABLES = [
      ]),
     ("sync", "sync: one endless SYNC task per connection, 64-byte messages", [
         ("msgs/s (client)", "client.msgs_per_s"),
+        ("service CPU us/msg", "server.service_cpu_us_per_msg"),
         ("SYNC-to-writable p50 us", "server.sync_to_writable_p50_us"),
         ("p99 us", "server.sync_to_writable_p99_us"),
         ("max us", "server.sync_to_writable_max_us"),
@@ -239,6 +240,47 @@ def md_table(header, rows):
     return s
 
 
+# --- liblwstp against upstream's pool ----------------------------------------
+
+UP = " · upstream"
+
+# scenario: (figure, what, higher is better)
+VERSUS = {
+    "dispatch": [("server.tasks_per_s", "tasks/s", True),
+                 ("server.service_cpu_us_per_task", "service CPU/task",
+                  False),
+                 ("server.enqueue_to_reap_p99_us", "enqueue-to-reap p99",
+                  False)],
+    "sync": [("client.msgs_per_s", "msgs/s", True),
+             ("server.service_cpu_us_per_msg", "service CPU/msg", False),
+             ("server.sync_to_writable_p99_us", "SYNC-to-writable p99",
+              False)],
+    "saturate": [("wrk.rps", "requests/s", True),
+                 ("wrk.lat_p99_ms", "p99", False)],
+    "memory": [("server.heap_bytes_per_task", "heap bytes/task", False)],
+}
+
+
+def versus_rows(fig):
+    """[variant, figure, upstream, liblwstp, liblwstp/upstream, better]
+    for every variant that ran on both"""
+    rows = []
+    for sc, figs in VERSUS.items():
+        for v in fig.variants(sc):
+            if v.endswith(UP) or (sc, v + UP) not in fig.runs:
+                continue
+            for path, what, higher in figs:
+                a = fig.stat(sc, v, path)
+                b = fig.stat(sc, v + UP, path)
+                if not a or not b or not b[0]:
+                    continue
+                r = a[0] / b[0]
+                better = r >= 1.0 if higher else r <= 1.0
+                rows.append(["%s %s" % (sc, v), what, cell(b), cell(a),
+                             "%.2fx" % r, "yes" if better else "NO"])
+    return rows
+
+
 # --- targets -----------------------------------------------------------------
 
 def med(fig, sc, var, path):
@@ -303,10 +345,47 @@ def targets(fig):
         ratio_row("saturate %s: p99 <= 3x idle p99" % v, p99, idle, 3.0,
                   le=True)
     for v in fig.variants("memory"):
+        if v.endswith(UP):
+            continue
         b = med(fig, "memory", v, "server.heap_bytes_per_task")
         add("memory: <= 160 bytes per queued task",
             "-" if b is None else "%.0f bytes (%s)" % (b, v),
             None if b is None else b <= 160)
+
+    # against upstream's own pool (issue 12)
+    if not any(v.endswith(UP) for (_s, v) in fig.order):
+        return out
+    vs = versus_rows(fig)
+    worse = [r for r in vs if r[5] == "NO"]
+    add("no figure worse than upstream's (%d compared)" % len(vs),
+        "all better or equal" if not worse else "worse: " +
+        "; ".join("%s %s %s" % (r[0], r[1], r[4]) for r in worse), not worse)
+    for c in (10, 100, 1000):
+        v = "conns=%d" % c
+        ratio_row("sync %d conns: msgs/s >= 1.5x upstream" % c,
+                  med(fig, "sync", v, "client.msgs_per_s"),
+                  med(fig, "sync", v + UP, "client.msgs_per_s"), 1.5)
+        ratio_row("sync %d conns: service CPU/msg <= 0.8x upstream" % c,
+                  med(fig, "sync", v, "server.service_cpu_us_per_msg"),
+                  med(fig, "sync", v + UP, "server.service_cpu_us_per_msg"),
+                  0.8, le=True)
+    ratio_row("sync 10 conns: SYNC-to-writable p99 <= upstream's",
+              med(fig, "sync", "conns=10", "server.sync_to_writable_p99_us"),
+              med(fig, "sync", "conns=10" + UP,
+                  "server.sync_to_writable_p99_us"), 1.0, le=True)
+    for w in (0, 50):
+        v = "k=8 work=%d conns=1" % w
+        ratio_row("dispatch 1 conn, 8 in flight, %d us work: >= 2x "
+                  "upstream tasks/s" % w,
+                  med(fig, "dispatch", v, "server.tasks_per_s"),
+                  med(fig, "dispatch", v + UP, "server.tasks_per_s"), 2.0)
+    v = fig.variants("memory")
+    lw = [x for x in v if not x.endswith(UP)]
+    if lw and (lw[0] + UP) in v:
+        ratio_row("memory per queued task <= 0.6x upstream's",
+                  med(fig, "memory", lw[0], "server.heap_bytes_per_task"),
+                  med(fig, "memory", lw[0] + UP,
+                      "server.heap_bytes_per_task"), 0.6, le=True)
     return out
 
 
@@ -519,6 +598,16 @@ def report(path, svg_path=None, doc=None, smoke=False):
               (len(fig.order), len(missing)))
         return 1 if missing else 0
 
+    vs = versus_rows(fig)
+    if vs:
+        vh = ["variant", "figure", "upstream", "liblwstp", "ratio",
+              "liblwstp better or equal"]
+        out.write("\nliblwstp against upstream's own pool (lws 4.1.6, "
+                  "LWS_WITH_THREADPOOL), same server source\n")
+        print_text_table(vh, vs, out)
+        md.insert(0, "**liblwstp against upstream's own pool (lws 4.1.6 "
+                  "built with LWS_WITH_THREADPOOL), same server source**"
+                  "\n\n" + md_table(vh, vs))
     trows = targets(fig)
     header = ["target", "measured (medians)", "verdict"]
     out.write("\ntargets\n")

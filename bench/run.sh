@@ -16,19 +16,27 @@
 #   --doc FILE      markdown whose figures part is rewritten (default: in a
 #                   full run with the default --out, docs/PERFORMANCE.md)
 #   --no-doc        leave the markdown alone
+#   --no-upstream   leave out the peer on upstream's own threadpool (a full
+#                   run builds lws 4.1.6 with LWS_WITH_THREADPOOL from
+#                   Debian 12's source, scripts/lws-build.sh, and the same
+#                   bench server against it; --quick and --bin-dir leave
+#                   it out unless --upstream is given)
+#   --upstream      include it
 #
 # Each run of a variant starts a fresh lwstp-bench-server and a separate
 # lwstp-bench-client process (or wrk) over 127.0.0.1, and writes one JSON
 # line with the server's and the client's figures.  The runs go round-robin
 # over the variants (run 1 of everything, then run 2, ...) so that a slow
-# spell on the machine does not land on one variant only.  At the end
+# spell on the machine does not land on one variant only; each variant runs
+# on liblwstp and then on upstream's pool, back to back, its upstream twin
+# named "VARIANT · upstream".  At the end
 # bench/report.py prints the table (median, min, max of the runs), checks
 # the targets and draws the chart.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-quick=0 runs="" only="" bindir="" out="" svg="" doc="" nodoc=0
+quick=0 runs="" only="" bindir="" out="" svg="" doc="" nodoc=0 upstream=""
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -40,7 +48,9 @@ while [ $# -gt 0 ]; do
 	--svg) svg=$2; shift ;;
 	--doc) doc=$2; shift ;;
 	--no-doc) nodoc=1 ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	--no-upstream) upstream=0 ;;
+	--upstream) upstream=1 ;;
+	-h|--help) sed -n '2,36p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -81,15 +91,25 @@ install_pkgs() {
 		"${missing[@]}" >&2
 }
 
+[ -n "$upstream" ] || { [ "$quick" = 0 ] && [ -z "$bindir" ] &&
+			 upstream=1 || upstream=0; }
 if [ -z "$bindir" ]; then
 	install_pkgs build-essential cmake pkg-config libwebsockets-dev \
 		uthash-dev libuv1-dev libev-dev libglib2.0-dev wrk
+	up_opt=()
+	if [ "$upstream" = 1 ]; then
+		install_pkgs dpkg-dev libssl-dev zlib1g-dev libcap-dev
+		up_prefix=$(bash "$root/scripts/lws-build.sh" tp416 bookworm \
+			-DLWS_WITH_THREADPOOL=ON)
+		up_opt=(-DLWSTP_BENCH_UPSTREAM_PREFIX="$up_prefix")
+	fi
 	bindir=$root/build-bench/bench
 	cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
-		>/dev/null
+		"${up_opt[@]}" >/dev/null
+	targets=(lwstp-bench-server lwstp-bench-client lwstp-bench-peers)
+	[ "$upstream" = 1 ] && targets+=(lwstp-bench-server-upstream)
 	cmake --build "$root/build-bench" -j "$(nproc)" --target \
-		lwstp-bench-server lwstp-bench-client lwstp-bench-peers \
-		>/dev/null
+		"${targets[@]}" >/dev/null
 fi
 have_wrk=1
 if want saturate && ! command -v wrk >/dev/null; then
@@ -101,9 +121,13 @@ if want saturate && ! command -v wrk >/dev/null; then
 	fi
 fi
 server=$bindir/lwstp-bench-server
+server_lwstp=$server
+server_upstream=$bindir/lwstp-bench-server-upstream
 client=$bindir/lwstp-bench-client
 peers=$bindir/lwstp-bench-peers
-for b in "$server" "$client" "$peers"; do
+bins=("$server" "$client" "$peers")
+[ "$upstream" = 1 ] && bins+=("$server_upstream")
+for b in "${bins[@]}"; do
 	[ -x "$b" ] || { echo "run.sh: $b is not built" >&2; exit 1; }
 done
 
@@ -169,24 +193,39 @@ emit() {
 	echo "  $(echo "$line" | cut -c1-150)..." >&2
 }
 
-# pair SCENARIO VARIANT RUN CONNS SERVER-ARGS...: server + lws client
+# pair SCENARIO VARIANT RUN CONNS SERVER-ARGS...: server + lws client, on
+# liblwstp, then (with the upstream peer) on upstream's pool
 pair() {
-	local sc=$1 var=$2 run=$3 conns=$4
+	local sc=$1 var=$2 run=$3 conns=$4 impl
 	shift 4
-	start_server --scenario "$sc" --conns "$conns" "$@"
-	"$client" --port "$port" --conns "$conns" --warmup-ms "$warmup_ms" \
-		--measure-ms "$measure_ms" --max-s "$max_s" \
-		> "$tmp/client.out" 2> "$tmp/client.err" ||
-		fail "client failed: $sc $var"
-	wait "$spid" || fail "server failed: $sc $var"
-	emit "$sc" "$var" "$run" "server=$(cat "$tmp/server.out")" \
-		"client=$(cat "$tmp/client.out")"
+	for impl in lwstp upstream; do
+		[ $impl = lwstp ] || [ "$upstream" = 1 ] || continue
+		server=$server_lwstp
+		[ $impl = lwstp ] || server=$server_upstream
+		start_server --scenario "$sc" --conns "$conns" "$@"
+		"$client" --port "$port" --conns "$conns" \
+			--warmup-ms "$warmup_ms" --measure-ms "$measure_ms" \
+			--max-s "$max_s" > "$tmp/client.out" \
+			2> "$tmp/client.err" ||
+			fail "client failed: $sc $var ($impl)"
+		wait "$spid" || fail "server failed: $sc $var ($impl)"
+		emit "$sc" "$var$([ $impl = lwstp ] || echo " · upstream")" \
+			"$run" "server=$(cat "$tmp/server.out")" \
+			"client=$(cat "$tmp/client.out")"
+	done
+	server=$server_lwstp
 }
 
-# saturate VARIANT RUN [--spinners N] SERVER-ARGS...
+# saturate VARIANT RUN [--upstream] [--spinners N] SERVER-ARGS...
 saturate() {
 	local var=$1 run=$2 spinners=0 s
 	shift 2
+	server=$server_lwstp
+	if [ "$1" = --upstream ]; then
+		server=$server_upstream
+		var="$var · upstream"
+		shift
+	fi
 	if [ "$1" = --spinners ]; then
 		spinners=$2
 		shift 2
@@ -223,6 +262,7 @@ saturate() {
 	wait "$spid" || fail "server failed: saturate $var"
 	emit saturate "$var" "$run" "server=$(cat "$tmp/server.out")" \
 		"client=$(cat "$tmp/client.out")" "wrk=$(cat "$tmp/wrk.out")"
+	server=$server_lwstp
 }
 
 peer() {
@@ -275,6 +315,11 @@ for run in $(seq "$runs"); do
 		for n in $nices; do
 			saturate "busy nice=$n" "$run" --busy 1 --worker-nice "$n"
 		done
+		if [ "$upstream" = 1 ]; then
+			# upstream has no worker nice or scheduling class
+			saturate "idle" "$run" --upstream --busy 0
+			saturate "busy nice=0" "$run" --upstream --busy 1
+		fi
 		[ "$quick" = 1 ] || saturate "busy sched_idle" "$run" --busy 1 \
 			--sched-idle
 		# the control: no task at all, but every CPU busy with a
