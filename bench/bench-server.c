@@ -47,6 +47,19 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/callgrind.h>)
+/* bench/profile.sh: count instructions in the measured window only (no-ops
+ * outside valgrind) */
+#include <valgrind/callgrind.h>
+#endif
+#endif
+#if !defined(CALLGRIND_START_INSTRUMENTATION)
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#define CALLGRIND_DUMP_STATS
+#endif
 #include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -499,8 +512,12 @@ window_mark(int end)
 			lwstp_get_stats(pools[0], &st_mark);
 #endif
 		atomic_store(&measuring, 1);
+		CALLGRIND_ZERO_STATS;
+		CALLGRIND_START_INSTRUMENTATION;
 		return;
 	}
+	CALLGRIND_STOP_INSTRUMENTATION;
+	CALLGRIND_DUMP_STATS;
 	atomic_store(&measuring, 0);
 	w_t1 = bench_now_ns();
 	w_svc1 = bench_thread_cpu_us();

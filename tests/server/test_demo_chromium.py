@@ -234,235 +234,230 @@ def running_ws(n):
             "[data-state=running]').length === %d" % n)
 
 
-async def drive(browser_url, port):
-    base = "http://127.0.0.1:%d/" % port
+async def in_page(browser_url, base, drive):
+    """a page of the browser at base, driven by drive(cdp, base); then no
+    exceptions and no failed loads"""
     async with websockets.connect(browser_url, max_size=None,
                                   open_timeout=30) as ws:
         cdp = CDP(ws)
         await page_session(cdp)
         await navigate(cdp, base)
-        R.check(await cdp.eval("document.title") == "lws-threadpool demo",
-                "the page loads from the server")
-        R.check(await cdp.eval(
-            "getComputedStyle(document.body).backgroundColor") ==
-            "rgb(244, 245, 247)", "its stylesheet is applied")
-        R.check(await cdp.wait_for("document.body.dataset.ws === 'open'"),
-                "the page's WebSocket connects")
-        R.check(await cdp.wait_for(
-            "Number(document.getElementById('chart').dataset.samples) >= 4"
-            " && document.getElementById('g-threads').textContent === '4'"),
-            "the pool gauges fill from /status (4 threads)")
-        R.check(await cdp.eval(
-            "Array.from(document.querySelectorAll('#pool .gauges > div'))"
-            ".every((d) => d.title.length > 15) && document.querySelector("
-            "'#g-syncing').parentNode.querySelector('.cap') !== null &&"
-            " document.querySelector('#g-done').parentNode.querySelector("
-            "'.cap') !== null"),
-            "each gauge says what it means (tooltip; syncing and done "
-            "have a caption)")
-
-        # /status failing shows as an error, and clears when it answers
-        await cdp.send("Network.setBlockedURLs", {"urls": ["*/status*"]})
-        R.check(await cdp.wait_for(
-            "!document.getElementById('pool-error').hidden &&"
-            " document.getElementById('pool').dataset.status === 'error' &&"
-            " document.getElementById('pool-error').textContent"
-            ".includes('unavailable')"),
-            "a failed /status shows as an error next to the gauges")
-        await cdp.send("Network.setBlockedURLs", {"urls": []})
-        R.check(await cdp.wait_for(
-            "document.getElementById('pool-error').hidden &&"
-            " document.getElementById('pool').dataset.status === 'ok'"),
-            "the error clears when /status answers again")
-
-        # a job: progress, then its result, with the gauges moving
-        seen_running = [0]
-
-        async def gauge():
-            v = await cdp.eval(
-                "Number(document.getElementById('g-running').textContent)"
-                " || 0")
-            seen_running[0] = max(seen_running[0], v)
-
-        await cdp.eval("document.getElementById('size-mib').value = '512'")
-        await cdp.click("#start")
-        job = ".job[data-kind=ws]"
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector('%s');"
-            " return j && Number(j.dataset.progressCount) >= 1 &&"
-            " parseFloat(j.querySelector('.fill').style.width) > 0; })()" %
-            job, 120, also=gauge),
-            "clicking Start: the job's progress bar moves")
-        R.check(await cdp.wait_for(
-            "document.querySelector('%s').dataset.state === 'done'" % job,
-            300, also=gauge), "the job's result arrives")
-        sha = await cdp.eval("document.querySelector('%s .sha')"
-                             ".textContent" % job)
-        R.check(bool(re.fullmatch(r"[0-9a-f]{64}", sha or "")),
-                "the page shows the sha256", sha)
-        charted = await cdp.eval(
-            "Number(document.getElementById('chart').dataset.maxRunning)")
-        R.check(seen_running[0] >= 1 or charted >= 1,
-                "the gauges showed the job running (gauge seen %d, "
-                "charted %s)" % (seen_running[0], charted))
-        R.check(await cdp.wait_for(
-            "Number(document.getElementById('g-running').textContent)"
-            " === 0"), "the running gauge goes back to 0")
-        os.makedirs(SHOTS, exist_ok=True)
-        await cdp.screenshot(os.path.join(SHOTS, "demo-job-done.png"))
-
-        # fill the pool (4 threads, 4 jobs a connection): a fifth job is
-        # refused next to the Start button, an HTTP job waits in the
-        # queue with a row of its own
-        await cdp.eval("document.getElementById('size-mib').value = '4096'")
-        for i in range(4):
-            await cdp.click("#start")
-            R.check(await cdp.wait_for(running_ws(i + 1), 60),
-                    "job %d of 4 runs" % (i + 1))
-        R.check(await cdp.wait_for(
-            "Number(document.getElementById('g-running').textContent)"
-            " === 4 && Number(document.getElementById('g-idle')"
-            ".textContent) === 0", 60), "the gauges show the pool full")
-        await cdp.click("#start")
-        R.check(await cdp.wait_for(
-            "(() => { const e = document.getElementById('start-error');"
-            " return !e.hidden && e.textContent.includes('too-many-jobs')"
-            " && e.closest('#controls') !== null; })()", 60),
-            "a fifth job's refusal shows next to the Start button")
-        await cdp.eval("document.getElementById('size-mib').value = '64'")
-        await cdp.click("#start-http")
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector("
-            "'.job[data-kind=http]'); return j &&"
-            " j.dataset.state === 'queued' &&"
-            " j.querySelector('.state').textContent.includes('queued'); "
-            "})()", 60), "a queued HTTP job gets a row")
-        R.check(await cdp.wait_for(
-            "Number(document.getElementById('g-queued').textContent)"
-            " === 1", 60), "the queued gauge counts it")
-        R.check(await cdp.eval(
-            "document.getElementById('start-error').hidden"),
-            "a new start clears the old error")
-        await cdp.screenshot(os.path.join(SHOTS, "demo-pool-full.png"))
-
-        # stop the four with their Stop buttons: the HTTP job runs
-        for i in range(4):
-            await cdp.click(".job[data-kind=ws][data-state=running] .stop")
-            R.check(await cdp.wait_for(running_ws(3 - i), 120),
-                    "Stop button %d stops its job" % (i + 1))
-        R.check(await cdp.eval(
-            "document.querySelectorAll('.job[data-kind=ws]"
-            "[data-state=stopped]').length") == 4, "four jobs stopped")
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector("
-            "'.job[data-kind=http]'); return j &&"
-            " j.dataset.state === 'done' &&"
-            " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent) &&"
-            " /^#[0-9]+/.test(j.querySelector('.name').textContent); })()",
-            300), "Run over HTTP: the streamed job's result, under its id")
-
-        # two outliving jobs, their tokens kept; reload, reattach
-        await cdp.eval("document.getElementById('size-mib').value = '4096'")
-        await cdp.click("#start-outlive")
-        long_token = await cdp.wait_for(
-            "(() => { const t = JSON.parse(localStorage.getItem("
-            "'lwstp-demo-tokens') || '[]'); return t.length ?"
-            " t[t.length - 1].token : null; })()", 60)
-        await cdp.eval("document.getElementById('size-mib').value = '256'")
-        await cdp.click("#start-outlive")
-        token = await cdp.wait_for(
-            "(() => { const t = JSON.parse(localStorage.getItem("
-            "'lwstp-demo-tokens') || '[]'); return t.length == 2 ?"
-            " t[t.length - 1].token : null; })()", 60)
-        R.check(bool(re.fullmatch(r"[0-9a-f]{32}", token or "")),
-                "an outliving job's token is kept in localStorage", token)
-        R.check(await cdp.wait_for(
-            "document.querySelector('.job[data-kind=outliving] .token')"
-            ".textContent.includes(%s)" % json.dumps(token)),
-            "the page shows the token")
-
-        await navigate(cdp, base, reload=True)
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector("
-            "'.job[data-kind=reattached]'); return j &&"
-            " j.querySelector('.token').textContent.includes(%s); })()" %
-            json.dumps(token), 60),
-            "after a reload the page reattaches by its token")
-        R.check(await cdp.wait_for(
-            "(() => { const j = Array.from(document.querySelectorAll("
-            "'.job[data-kind=reattached]')).find((e) => e.querySelector("
-            "'.token').textContent.includes(%s)); return j &&"
-            " j.dataset.state === 'done'; })()" % json.dumps(token), 300),
-            "the reattached job's result arrives")
-        long_job = ("Array.from(document.querySelectorAll("
-                    "'.job[data-kind=reattached]')).find((e) => e"
-                    ".querySelector('.token').textContent.includes(%s))" %
-                    json.dumps(long_token))
-        R.check(await cdp.wait_for(
-            "(() => { const j = %s; return j &&"
-            " j.dataset.state !== 'done' && !j.querySelector('.stop')"
-            ".hidden; })()" % long_job, 60),
-            "the other reattached job is running and has Stop")
-        await cdp.eval("%s.setAttribute('id', 'long-job')" % long_job)
-        await cdp.click("#long-job .stop")
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.getElementById('long-job');"
-            " return j.dataset.state === 'stopped' &&"
-            " j.querySelector('.state').textContent.includes('requested');"
-            " })()", 120), "its Stop button stops it (by token)")
-        await cdp.wait_for(
-            "Number(document.getElementById('g-running').textContent)"
-            " === 0")
-        R.check(await cdp.eval(
-            "document.querySelector('#tokens li') !== null &&"
-            " Array.from(document.querySelectorAll('#tokens li')).some("
-            "(li) => li.dataset.token === %s)" %
-            json.dumps(token)), "the token is listed after the reload")
-        await cdp.screenshot(os.path.join(SHOTS, "demo-reattached.png"))
-
+        await drive(cdp, base)
         page_errors(cdp)
         await cdp.send("Browser.close", session=False)
         cdp.reader.cancel()
 
 
-async def drive_tls(browser_url, port):
+async def drive(cdp, base):
+    R.check(await cdp.eval("document.title") == "lws-threadpool demo",
+            "the page loads from the server")
+    R.check(await cdp.eval(
+        "getComputedStyle(document.body).backgroundColor") ==
+        "rgb(244, 245, 247)", "its stylesheet is applied")
+    R.check(await cdp.wait_for("document.body.dataset.ws === 'open'"),
+            "the page's WebSocket connects")
+    R.check(await cdp.wait_for(
+        "Number(document.getElementById('chart').dataset.samples) >= 4"
+        " && document.getElementById('g-threads').textContent === '4'"),
+        "the pool gauges fill from /status (4 threads)")
+    R.check(await cdp.eval(
+        "Array.from(document.querySelectorAll('#pool .gauges > div'))"
+        ".every((d) => d.title.length > 15) && document.querySelector("
+        "'#g-syncing').parentNode.querySelector('.cap') !== null &&"
+        " document.querySelector('#g-done').parentNode.querySelector("
+        "'.cap') !== null"),
+        "each gauge says what it means (tooltip; syncing and done "
+        "have a caption)")
+
+    # /status failing shows as an error, and clears when it answers
+    await cdp.send("Network.setBlockedURLs", {"urls": ["*/status*"]})
+    R.check(await cdp.wait_for(
+        "!document.getElementById('pool-error').hidden &&"
+        " document.getElementById('pool').dataset.status === 'error' &&"
+        " document.getElementById('pool-error').textContent"
+        ".includes('unavailable')"),
+        "a failed /status shows as an error next to the gauges")
+    await cdp.send("Network.setBlockedURLs", {"urls": []})
+    R.check(await cdp.wait_for(
+        "document.getElementById('pool-error').hidden &&"
+        " document.getElementById('pool').dataset.status === 'ok'"),
+        "the error clears when /status answers again")
+
+    # a job: progress, then its result, with the gauges moving
+    seen_running = [0]
+
+    async def gauge():
+        v = await cdp.eval(
+            "Number(document.getElementById('g-running').textContent)"
+            " || 0")
+        seen_running[0] = max(seen_running[0], v)
+
+    await cdp.eval("document.getElementById('size-mib').value = '512'")
+    await cdp.click("#start")
+    job = ".job[data-kind=ws]"
+    R.check(await cdp.wait_for(
+        "(() => { const j = document.querySelector('%s');"
+        " return j && Number(j.dataset.progressCount) >= 1 &&"
+        " parseFloat(j.querySelector('.fill').style.width) > 0; })()" %
+        job, 120, also=gauge),
+        "clicking Start: the job's progress bar moves")
+    R.check(await cdp.wait_for(
+        "document.querySelector('%s').dataset.state === 'done'" % job,
+        300, also=gauge), "the job's result arrives")
+    sha = await cdp.eval("document.querySelector('%s .sha')"
+                         ".textContent" % job)
+    R.check(bool(re.fullmatch(r"[0-9a-f]{64}", sha or "")),
+            "the page shows the sha256", sha)
+    charted = await cdp.eval(
+        "Number(document.getElementById('chart').dataset.maxRunning)")
+    R.check(seen_running[0] >= 1 or charted >= 1,
+            "the gauges showed the job running (gauge seen %d, "
+            "charted %s)" % (seen_running[0], charted))
+    R.check(await cdp.wait_for(
+        "Number(document.getElementById('g-running').textContent)"
+        " === 0"), "the running gauge goes back to 0")
+    os.makedirs(SHOTS, exist_ok=True)
+    await cdp.screenshot(os.path.join(SHOTS, "demo-job-done.png"))
+
+    # fill the pool (4 threads, 4 jobs a connection): a fifth job is
+    # refused next to the Start button, an HTTP job waits in the
+    # queue with a row of its own
+    await cdp.eval("document.getElementById('size-mib').value = '4096'")
+    for i in range(4):
+        await cdp.click("#start")
+        R.check(await cdp.wait_for(running_ws(i + 1), 60),
+                "job %d of 4 runs" % (i + 1))
+    R.check(await cdp.wait_for(
+        "Number(document.getElementById('g-running').textContent)"
+        " === 4 && Number(document.getElementById('g-idle')"
+        ".textContent) === 0", 60), "the gauges show the pool full")
+    await cdp.click("#start")
+    R.check(await cdp.wait_for(
+        "(() => { const e = document.getElementById('start-error');"
+        " return !e.hidden && e.textContent.includes('too-many-jobs')"
+        " && e.closest('#controls') !== null; })()", 60),
+        "a fifth job's refusal shows next to the Start button")
+    await cdp.eval("document.getElementById('size-mib').value = '64'")
+    await cdp.click("#start-http")
+    R.check(await cdp.wait_for(
+        "(() => { const j = document.querySelector("
+        "'.job[data-kind=http]'); return j &&"
+        " j.dataset.state === 'queued' &&"
+        " j.querySelector('.state').textContent.includes('queued'); "
+        "})()", 60), "a queued HTTP job gets a row")
+    R.check(await cdp.wait_for(
+        "Number(document.getElementById('g-queued').textContent)"
+        " === 1", 60), "the queued gauge counts it")
+    R.check(await cdp.eval(
+        "document.getElementById('start-error').hidden"),
+        "a new start clears the old error")
+    await cdp.screenshot(os.path.join(SHOTS, "demo-pool-full.png"))
+
+    # stop the four with their Stop buttons: the HTTP job runs
+    for i in range(4):
+        await cdp.click(".job[data-kind=ws][data-state=running] .stop")
+        R.check(await cdp.wait_for(running_ws(3 - i), 120),
+                "Stop button %d stops its job" % (i + 1))
+    R.check(await cdp.eval(
+        "document.querySelectorAll('.job[data-kind=ws]"
+        "[data-state=stopped]').length") == 4, "four jobs stopped")
+    R.check(await cdp.wait_for(
+        "(() => { const j = document.querySelector("
+        "'.job[data-kind=http]'); return j &&"
+        " j.dataset.state === 'done' &&"
+        " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent) &&"
+        " /^#[0-9]+/.test(j.querySelector('.name').textContent); })()",
+        300), "Run over HTTP: the streamed job's result, under its id")
+
+    # two outliving jobs, their tokens kept; reload, reattach
+    await cdp.eval("document.getElementById('size-mib').value = '4096'")
+    await cdp.click("#start-outlive")
+    long_token = await cdp.wait_for(
+        "(() => { const t = JSON.parse(localStorage.getItem("
+        "'lwstp-demo-tokens') || '[]'); return t.length ?"
+        " t[t.length - 1].token : null; })()", 60)
+    await cdp.eval("document.getElementById('size-mib').value = '256'")
+    await cdp.click("#start-outlive")
+    token = await cdp.wait_for(
+        "(() => { const t = JSON.parse(localStorage.getItem("
+        "'lwstp-demo-tokens') || '[]'); return t.length == 2 ?"
+        " t[t.length - 1].token : null; })()", 60)
+    R.check(bool(re.fullmatch(r"[0-9a-f]{32}", token or "")),
+            "an outliving job's token is kept in localStorage", token)
+    R.check(await cdp.wait_for(
+        "document.querySelector('.job[data-kind=outliving] .token')"
+        ".textContent.includes(%s)" % json.dumps(token)),
+        "the page shows the token")
+
+    await navigate(cdp, base, reload=True)
+    R.check(await cdp.wait_for(
+        "(() => { const j = document.querySelector("
+        "'.job[data-kind=reattached]'); return j &&"
+        " j.querySelector('.token').textContent.includes(%s); })()" %
+        json.dumps(token), 60),
+        "after a reload the page reattaches by its token")
+    R.check(await cdp.wait_for(
+        "(() => { const j = Array.from(document.querySelectorAll("
+        "'.job[data-kind=reattached]')).find((e) => e.querySelector("
+        "'.token').textContent.includes(%s)); return j &&"
+        " j.dataset.state === 'done'; })()" % json.dumps(token), 300),
+        "the reattached job's result arrives")
+    long_job = ("Array.from(document.querySelectorAll("
+                "'.job[data-kind=reattached]')).find((e) => e"
+                ".querySelector('.token').textContent.includes(%s))" %
+                json.dumps(long_token))
+    R.check(await cdp.wait_for(
+        "(() => { const j = %s; return j &&"
+        " j.dataset.state !== 'done' && !j.querySelector('.stop')"
+        ".hidden; })()" % long_job, 60),
+        "the other reattached job is running and has Stop")
+    await cdp.eval("%s.setAttribute('id', 'long-job')" % long_job)
+    await cdp.click("#long-job .stop")
+    R.check(await cdp.wait_for(
+        "(() => { const j = document.getElementById('long-job');"
+        " return j.dataset.state === 'stopped' &&"
+        " j.querySelector('.state').textContent.includes('requested');"
+        " })()", 120), "its Stop button stops it (by token)")
+    await cdp.wait_for(
+        "Number(document.getElementById('g-running').textContent)"
+        " === 0")
+    R.check(await cdp.eval(
+        "document.querySelector('#tokens li') !== null &&"
+        " Array.from(document.querySelectorAll('#tokens li')).some("
+        "(li) => li.dataset.token === %s)" %
+        json.dumps(token)), "the token is listed after the reload")
+    await cdp.screenshot(os.path.join(SHOTS, "demo-reattached.png"))
+
+
+async def drive_tls(cdp, base):
     """The page over https: HTTP/2, wss, the gauges, an HTTP job"""
-    base = "https://127.0.0.1:%d/" % port
-    async with websockets.connect(browser_url, max_size=None,
-                                  open_timeout=30) as ws:
-        cdp = CDP(ws)
-        await page_session(cdp)
-        await navigate(cdp, base)
-        R.check(await cdp.eval("document.title") == "lws-threadpool demo",
-                "https: the page loads")
-        R.check(await cdp.wait_for("document.body.dataset.ws === 'open'"),
-                "https: the page's WebSocket (wss) connects")
-        R.check(await cdp.wait_for(
-            "Number(document.getElementById('chart').dataset.samples) >= 4"
-            " && document.getElementById('g-threads').textContent === '4'"
-            " && document.getElementById('pool').dataset.status === 'ok'"),
-            "https: the gauges fill from /status")
-        await cdp.eval("document.getElementById('size-mib').value = '64'")
-        await cdp.click("#start-http")
-        R.check(await cdp.wait_for(
-            "(() => { const j = document.querySelector("
-            "'.job[data-kind=http]'); return j &&"
-            " j.dataset.state === 'done' &&"
-            " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent);"
-            " })()", 300), "https: an HTTP job's streamed result")
-        protos = {}
-        for e in cdp.events:
-            if e["method"] == "Network.responseReceived":
-                r = e["params"]["response"]
-                path = re.sub(r"^https://[^/]+", "", r["url"]).split("?")[0]
-                protos.setdefault(path, set()).add(r.get("protocol"))
-        R.check(all(protos.get(p) == {"h2"} for p in
-                    ("/", "/status", "/job", "/demo.js")),
-                "https: the page, /status and /job over HTTP/2", protos)
-        await cdp.screenshot(os.path.join(SHOTS, "demo-https.png"))
-        page_errors(cdp)
-        await cdp.send("Browser.close", session=False)
-        cdp.reader.cancel()
+    R.check(await cdp.eval("document.title") == "lws-threadpool demo",
+            "https: the page loads")
+    R.check(await cdp.wait_for("document.body.dataset.ws === 'open'"),
+            "https: the page's WebSocket (wss) connects")
+    R.check(await cdp.wait_for(
+        "Number(document.getElementById('chart').dataset.samples) >= 4"
+        " && document.getElementById('g-threads').textContent === '4'"
+        " && document.getElementById('pool').dataset.status === 'ok'"),
+        "https: the gauges fill from /status")
+    await cdp.eval("document.getElementById('size-mib').value = '64'")
+    await cdp.click("#start-http")
+    R.check(await cdp.wait_for(
+        "(() => { const j = document.querySelector("
+        "'.job[data-kind=http]'); return j &&"
+        " j.dataset.state === 'done' &&"
+        " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent);"
+        " })()", 300), "https: an HTTP job's streamed result")
+    protos = {}
+    for e in cdp.events:
+        if e["method"] == "Network.responseReceived":
+            r = e["params"]["response"]
+            path = re.sub(r"^https://[^/]+", "", r["url"]).split("?")[0]
+            protos.setdefault(path, set()).add(r.get("protocol"))
+    R.check(all(protos.get(p) == {"h2"} for p in
+                ("/", "/status", "/job", "/demo.js")),
+            "https: the page, /status and /job over HTTP/2", protos)
+    await cdp.screenshot(os.path.join(SHOTS, "demo-https.png"))
 
 
 def write_config(d, tls):
@@ -512,8 +507,10 @@ def run_one(tls):
     browser = None
     try:
         browser, url = start_chromium(profile)
-        asyncio.run(asyncio.wait_for((drive_tls if tls else drive)(
-            url, server.port), 900))
+        base = "%s://127.0.0.1:%d/" % ("https" if tls else "http",
+                                       server.port)
+        asyncio.run(asyncio.wait_for(in_page(
+            url, base, drive_tls if tls else drive), 900))
     except Exception as e:
         R.check(False, "driving chromium", repr(e))
     finally:
