@@ -14,6 +14,8 @@
 # and the top functions of each; the callgrind files stay in OUT_DIR for
 # callgrind_annotate.
 #
+# LWSTP_PROFILE_IMPLS="lwstp" profiles only liblwstp.
+#
 # Scenarios: sync with 1 and 10 connections (per message), dispatch with 8
 # tasks in flight on 1 connection, no work (per task).
 set -euo pipefail
@@ -76,7 +78,7 @@ EOF
 }
 
 echo "callgrind: instructions per operation in the measured window ($out)"
-for impl in lwstp upstream; do
+for impl in ${LWSTP_PROFILE_IMPLS:-lwstp upstream}; do
 	run "$impl" sync 1
 	run "$impl" sync 10
 	run "$impl" dispatch 1 --threads 2 --k 8

@@ -62,6 +62,23 @@
 #define uthash_nonfatal_oom(obj) do { (void)(obj); lwstp_hash_oom = 1; } \
 				 while (0)
 extern __thread int lwstp_hash_oom;
+/*
+ * Every key hashed here is a pointer (HASH_*_PTR: wsi, vhost): mix its bits
+ * with murmur3's 64-bit finaliser instead of running uthash's default
+ * Jenkins hash over its bytes.  callgrind, SYNC with 10 connections: the
+ * lookup of a wsi's conn cost 95 instructions a message with HASH_JEN.
+ */
+#define HASH_FUNCTION(keyptr, keylen, hashv) do { \
+	uintptr_t _lp; \
+	uint64_t _lk; \
+	memcpy(&_lp, (keyptr), sizeof(_lp)); \
+	_lk = (uint64_t)_lp; \
+	_lk ^= _lk >> 33; \
+	_lk *= 0xff51afd7ed558ccdull; \
+	_lk ^= _lk >> 33; \
+	(hashv) = (unsigned int)_lk; \
+} while (0)
+#include <string.h>
 #include <uthash.h>
 
 #define LWSTP_TP_MAGIC		0x6c777470u	/* "lwtp" */
