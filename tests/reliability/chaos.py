@@ -373,9 +373,42 @@ async def chaos_run(t, binary, extra, ws=False):
     t.check(not bad, "errors logged: %r" % bad[:5])
 
 
+async def reads_while_streaming(t, binary):
+    """A connection kept writable by its task still has its reads served
+    (the bench-smoke question of issue 12: an endless SYNC stream, the
+    client's one message must get through): 4 tasks stream without
+    pause, acks off; the client's "stop" must end them all, far short of
+    their million messages."""
+    srv = await R.Server(binary, ["--threads", "4"],
+                         name="lwstp-rel-server").start()
+    try:
+        ws = await R.ws_connect(srv.port, count=10 ** 6, tasks=4)
+        got = 0
+        while got < 400:
+            await R.recv(ws)
+            got += 1
+        await ws.send("stop")
+        while True:
+            m = await R.recv(ws)
+            got += 1
+            if m.startswith("done"):
+                break
+        t.check(m == "done stopped=4" and got < 4 * 10 ** 6,
+                "stop read while 4 tasks stream: %r after %d messages" %
+                (m, got))
+        print("# stop read while 4 tasks stream: %r after %d messages" %
+              (m, got))
+        await ws.close()
+        await srv.wait_settled()
+    finally:
+        srv.kill()
+
+
 async def main(t, argv):
     print("# chaos: %d connections per server, %d at a time, seed %d" %
           (CONNS, PARALLEL, SEED))
+    await t.run("reads while streaming", reads_while_streaming(t, argv[1]),
+                300)
     await t.run("chaos", chaos_run(t, argv[1], []), 600)
     await t.run("chaos --no-dequeue",
                 chaos_run(t, argv[1], ["--no-dequeue"]), 600)
