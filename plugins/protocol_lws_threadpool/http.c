@@ -131,7 +131,7 @@ http_finish(struct lwstp_pss *pss)
  * 4.1.6 and 4.3 write whatever they are given as one frame; 4096 is also
  * what lws sends on the socket at once by default.
  */
-#define HTTP_PIECE	4096
+#define HTTP_PIECE	LWSTP_PLUGIN_TX_PACKET
 
 static int
 http_write_oneshot(struct lwstp_pss *pss)

@@ -225,11 +225,12 @@ callback_lws_threadpool(struct lws *wsi, enum lws_callback_reasons reason,
  */
 #define LWS_PLUGIN_PROTOCOL_LWS_THREADPOOL \
 	{ \
-		LWSTP_PLUGIN_PROTOCOL, \
-		callback_lws_threadpool, \
-		sizeof(struct lwstp_pss), \
-		LWSTP_MSG_MAX, \
-		0, NULL, 0 \
+		.name = LWSTP_PLUGIN_PROTOCOL, \
+		.callback = callback_lws_threadpool, \
+		.per_session_data_size = sizeof(struct lwstp_pss), \
+		.rx_buffer_size = LWSTP_MSG_MAX, \
+		/* lws sends at most this at once (0: rx_buffer_size) */ \
+		.tx_packet_size = LWSTP_PLUGIN_TX_PACKET, \
 	}
 
 #if !defined(LWS_PLUGIN_STATIC)
