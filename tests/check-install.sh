@@ -21,5 +21,23 @@ if cmake -S "$src/tests/consumer" -B "$tmp/cb" -DCMAKE_PREFIX_PATH="$tmp/prefix"
 	-DCMAKE_C_FLAGS="${CFLAGS_SAN:-}" >/dev/null &&
    cmake --build "$tmp/cb" >/dev/null && "$tmp/cb/consumer-cmake"; then
 	pass=$((pass+1)); else echo "CMake consumer failed"; fail=$((fail+1)); fi
+# find_package(lwstp QUIET) where libwebsockets.pc can not be found: the
+# configuration goes on and says lwstp was not found; REQUIRED stops it
+# with the reason
+mkdir -p "$tmp/quiet" "$tmp/empty"
+printf '%s\n' 'cmake_minimum_required(VERSION 3.18)' \
+	'project(lwstp-quiet NONE)' 'find_package(lwstp QUIET)' \
+	'message(STATUS "lwstp_FOUND=${lwstp_FOUND}")' \
+	> "$tmp/quiet/CMakeLists.txt"
+quiet_cmake() {
+	rm -rf "$tmp/qb"
+	PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR=$tmp/empty cmake -S "$tmp/quiet" \
+		-B "$tmp/qb" -DCMAKE_PREFIX_PATH="$tmp/prefix" 2>&1
+}
+if out=$(quiet_cmake) && echo "$out" | grep -q "lwstp_FOUND=0"; then
+	pass=$((pass+1)); else echo "find_package(lwstp QUIET): $out"; fail=$((fail+1)); fi
+sed -i 's/lwstp QUIET/lwstp REQUIRED/' "$tmp/quiet/CMakeLists.txt"
+if ! out=$(quiet_cmake) && echo "$out" | grep -q "whose pkg-config file (libwebsockets.pc)"; then
+	pass=$((pass+1)); else echo "find_package(lwstp REQUIRED): $out"; fail=$((fail+1)); fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
