@@ -12,6 +12,9 @@ pkgs=(build-essential cmake pkg-config libwebsockets-dev uthash-dev
 pkgs+=(dpkg-dev libssl-dev zlib1g-dev libcap-dev openssl)
 # the plugin's HTTP over TLS h1 / h2 and /metrics (tests/http_transports.py)
 pkgs+=(curl python3-h2 python3-prometheus-client)
+# the installed service files (tests/server/test_install.py): the unit is
+# checked with systemd-analyze verify, the man page rendered with man
+pkgs+=(systemd man-db)
 
 missing=()
 for p in "${pkgs[@]}"; do

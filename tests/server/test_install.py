@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""lwstp-server installed: its built-in config finds the demo page and the
-plugin relative to the installed binary, also after the whole install tree
-is moved.
+"""lwstp-server installed: the man page, the systemd unit (systemd-analyze
+verify) and the example config tree (--check, serves) in their places; its
+built-in config finds the demo page and the plugin relative to the
+installed binary, also after the whole install tree is moved.
 
 usage: test_install.py BUILD-DIR"""
 
@@ -37,6 +38,52 @@ def serve(prefix, what):
     R.check(s.stop() == 0, "%s: clean exit 0" % what, s.err[-400:])
 
 
+def service_files(prefix):
+    """the man page, the systemd unit and the example config tree, in the
+    conventional places, naming this prefix; the config passes --check and
+    serves"""
+    binary = os.path.join(prefix, "bin", "lwstp-server")
+    etc = os.path.join(prefix, "etc", "lwstp-server")
+    unit = os.path.join(prefix, "lib", "systemd", "system",
+                        "lwstp-server.service")
+    man = os.path.join(prefix, "share", "man", "man1", "lwstp-server.1")
+    for f in (unit, man, os.path.join(etc, "conf"),
+              os.path.join(etc, "conf.d", "localhost")):
+        R.check(os.path.isfile(f), "installed: %s" % os.path.relpath(
+            f, prefix))
+    with open(unit) as f:
+        text = f.read()
+    R.check("ExecStart=%s -c %s\n" % (binary, etc) in text and
+            "ExecStartPre=%s -c %s --check\n" % (binary, etc) in text,
+            "the unit runs the installed binary on the installed config",
+            text)
+    env = dict(os.environ, MANPATH=os.path.join(prefix, "share", "man"))
+    r = subprocess.run(["systemd-analyze", "verify", unit], env=env,
+                       capture_output=True, timeout=60)
+    R.check(r.returncode == 0, "systemd-analyze verify the unit",
+            r.stderr.decode(errors="replace")[-500:])
+    r = subprocess.run(["man", "--warnings", "-l", man], env=env,
+                       capture_output=True, timeout=60)
+    R.check(r.returncode == 0 and b"lwstp-server" in r.stdout and
+            not r.stderr, "man renders the page without warnings",
+            r.stderr.decode(errors="replace")[-300:])
+    r = subprocess.run([binary, "-c", etc, "--check"], capture_output=True,
+                       timeout=60)
+    R.check(r.returncode == 0 and b"config ok" in r.stdout,
+            "the example config passes --check",
+            (r.stdout + r.stderr).decode(errors="replace")[-500:])
+    s = ReadyServer(binary, ["-c", etc, "--port", "0"])
+    if R.check(s.start(), "the example config: starts", s.err[-500:]):
+        st, _hd, body = http_get_sync(s.port, "/")
+        R.check(st == 200 and b"lws-threadpool demo" in body,
+                "the example config serves the demo page", str(st))
+        st, j = http_json(s.port, "/status")
+        R.check(st == 200 and j["threads"] == 4,
+                "the example config: /status", str(j))
+    R.check(s.stop() == 0, "the example config: clean exit 0",
+            s.err[-400:])
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="lwstp-install-") as tmp:
         prefix = os.path.join(tmp, "prefix")
@@ -45,6 +92,7 @@ def main():
         if not R.check(r.returncode == 0, "cmake --install",
                        r.stderr.decode(errors="replace")[-500:]):
             return R.summary()
+        service_files(prefix)
         serve(prefix, "installed")
         moved = os.path.join(tmp, "elsewhere", "opt")
         shutil.move(prefix, moved)
