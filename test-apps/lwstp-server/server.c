@@ -36,9 +36,9 @@ sig_handler(int sig)
 }
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: lwstp-server [-c DIR] [--port N] [--plugin-dir DIR]... "
 		"[--check] [-d LOGLEVEL]\n"
 		"       lwstp-server --write-config DIR\n"
@@ -52,8 +52,8 @@ usage(void)
 		"exit\n"
 		"  --write-config DIR  write the built-in config there, then "
 		"exit\n"
-		"  -d LOGLEVEL       lws log bitmap (default 15: err, warn, "
-		"notice, info off)\n");
+		"  -d LOGLEVEL       lws log bitmap, 0..4095 (default 1031: "
+		"user, err, warn, notice)\n");
 }
 
 static int
@@ -140,15 +140,19 @@ takes_value(const char *opt)
 	return 0;
 }
 
+/* decimal digits only, in min..max */
 static int
-parse_port(const char *s, int *port)
+parse_int(const char *s, int min, int max, int *out)
 {
 	char *end;
-	long v = strtol(s, &end, 10);
+	long v;
 
-	if (!*s || *end || v < 0 || v > 65535)
+	if (*s < '0' || *s > '9')
 		return -1;
-	*port = (int)v;
+	v = strtol(s, &end, 10);
+	if (*end || v < min || v > max)
+		return -1;
+	*out = (int)v;
 
 	return 0;
 }
@@ -173,14 +177,14 @@ main(int argc, const char **argv)
 			continue;
 		}
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage();
+			usage(stdout);
 			return 0;
 		}
 		if (!takes_value(a) || !v) {
 			fprintf(stderr, "lwstp-server: %s: %s\n", a,
 				takes_value(a) ? "needs a value" :
 						 "unknown option");
-			usage();
+			usage(stderr);
 			return 1;
 		}
 		n++;
@@ -188,10 +192,16 @@ main(int argc, const char **argv)
 			dir = v;
 		else if (!strcmp(a, "--write-config"))
 			write_dir = v;
-		else if (!strcmp(a, "-d"))
-			logs = atoi(v);
+		else if (!strcmp(a, "-d")) {
+			if (parse_int(v, 0, (1 << LLL_COUNT) - 1, &logs)) {
+				fprintf(stderr, "lwstp-server: -d %s: not a "
+					"log level bitmap (0..%d)\n", v,
+					(1 << LLL_COUNT) - 1);
+				return 1;
+			}
+		}
 		else if (!strcmp(a, "--port")) {
-			if (parse_port(v, &port)) {
+			if (parse_int(v, 0, 65535, &port)) {
 				fprintf(stderr, "lwstp-server: --port %s: not "
 					"a port (0..65535)\n", v);
 				return 1;

@@ -275,6 +275,14 @@ def test_runtime_failures(tmp):
     rc, out, err = run(BIN, ["--bogus"])
     R.check(rc != 0 and "unknown option" in err, "unknown option refused",
             err)
+    for bad in ("abc", "-1", "4096", "7x", ""):
+        rc, out, err = run(BIN, ["-d", bad, "--check"])
+        R.check(rc == 1 and "-d %s: not a log level bitmap (0..4095)" %
+                bad in err, "bad -d %r refused" % bad, err[-300:])
+    rc, out, err = run(BIN, ["--help"])
+    R.check(rc == 0 and out.startswith("usage: lwstp-server") and
+            "default 1031: user, err, warn, notice" in out and not err,
+            "--help: usage and the true defaults on stdout", out + err)
 
 
 def main():
