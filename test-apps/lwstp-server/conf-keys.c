@@ -68,31 +68,45 @@ keep(struct parser *p, const char *s)
 }
 
 /*
- * Keys known from lwsws that lwstp-server does not implement: they are
- * accepted with a warning, so an lwsws configuration still loads.
+ * Keys known from lwsws that lwstp-server does not implement.  Those that
+ * matter for security (who the server runs as is applied: uid, gid,
+ * username, groupname) are refused: a config relying on them must not run
+ * without them.  The others are accepted with a warning, so an lwsws
+ * configuration still loads.
  */
 static const char * const unsupported_global[] = {
-	"uid", "gid", "username", "groupname", "ws-pingpong-secs",
-	"reject-service-keywords", "default-alpn", "ip-limit-ah",
-	"ip-limit-wsi", "rlimit-nofile",
+	"ws-pingpong-secs", "default-alpn", "rlimit-nofile",
+};
+
+static const char * const refused_global[] = {
+	"reject-service-keywords", "ip-limit-ah", "ip-limit-wsi",
 };
 
 static const char * const unsupported_vhost[] = {
-	"unix-socket", "unix-socket-perms", "access-log", "enable-client-ssl",
-	"ciphers", "ecdh-curve", "ssl-option-set", "ssl-option-clear",
-	"client-ssl-key", "client-ssl-cert", "client-ssl-ca",
-	"client-ssl-ciphers", "onlyraw", "client-cert-required",
-	"ignore-missing-cert", "alpn", "fo-listen-queue",
-	"ssl-client-option-set", "ssl-client-option-clear", "tls13-ciphers",
-	"client-tls13-ciphers", "strict-host-check", "listen-accept-role",
-	"listen-accept-protocol", "apply-listen-accept",
-	"fallback-listen-accept", "allow-non-tls", "redirect-http",
-	"allow-http-on-https", "disable-no-protocol-ws-upgrades",
+	"unix-socket", "onlyraw", "alpn", "fo-listen-queue",
+	"listen-accept-role", "listen-accept-protocol", "apply-listen-accept",
+	"fallback-listen-accept", "disable-no-protocol-ws-upgrades",
 	"h2-half-closed-long-poll",
 };
 
+/* TLS policy, client certificates, plain http on a TLS port, access
+ * control and its record */
+static const char * const refused_vhost[] = {
+	"unix-socket-perms", "access-log", "enable-client-ssl", "ciphers",
+	"ecdh-curve", "ssl-option-set", "ssl-option-clear", "client-ssl-key",
+	"client-ssl-cert", "client-ssl-ca", "client-ssl-ciphers",
+	"client-cert-required", "ignore-missing-cert", "ssl-client-option-set",
+	"ssl-client-option-clear", "tls13-ciphers", "client-tls13-ciphers",
+	"strict-host-check", "allow-non-tls", "redirect-http",
+	"allow-http-on-https",
+};
+
 static const char * const unsupported_mount[] = {
-	"auth-mask", "cgi-timeout", "cgi-env", "interpret", "pmo",
+	"cgi-timeout", "cgi-env", "interpret", "pmo",
+};
+
+static const char * const refused_mount[] = {
+	"auth-mask",
 };
 
 static int
@@ -105,14 +119,26 @@ in_list(const char * const *list, size_t n, const char *key)
 	return 0;
 }
 
-/* a key we skip: say why */
-static void
-ignore_key(struct parser *p, const struct lejp_ctx *ctx,
-	   const char * const *unsup, size_t n, const char *key)
+/* a key we do not implement: refused if it matters for security (0 or
+ * -1, as conf_fail()), else skipped with a warning that says why */
+#define ignore_key(p, ctx, kind, key) \
+	_ignore_key(p, ctx, refused_##kind, LWS_ARRAY_SIZE(refused_##kind), \
+		    unsupported_##kind, LWS_ARRAY_SIZE(unsupported_##kind), key)
+
+static int
+_ignore_key(struct parser *p, const struct lejp_ctx *ctx,
+	    const char * const *refused, size_t nr,
+	    const char * const *unsup, size_t n, const char *key)
 {
+	if (in_list(refused, nr, key))
+		return conf_fail(p, (int)ctx->line, 1, "lwsws key that matters "
+				 "for security, not applied by lwstp-server: "
+				 "refused (remove it, or run lwsws)");
 	conf_warn_key(p, ctx, in_list(unsup, n, key) ?
 		      "lwsws key not supported by lwstp-server" :
 		      "unknown key");
+
+	return 0;
 }
 
 static int
@@ -141,11 +167,20 @@ global_scalar(struct parser *p, struct lejp_ctx *ctx, const char *key,
 		return parse_int(p, line, v, 1, 3600, &p->conf->timeout_secs);
 	if (!strcmp(key, "init-ssl"))
 		return parse_bool(p, line, v, &p->conf->init_ssl);
+	/* who the server runs as once it listens (lws_finalize_startup()) */
+	if (!strcmp(key, "uid"))
+		return parse_int(p, line, v, 0, INT_MAX, &p->conf->uid);
+	if (!strcmp(key, "gid"))
+		return parse_int(p, line, v, 0, INT_MAX, &p->conf->gid);
+	if (!strcmp(key, "username") || !strcmp(key, "groupname")) {
+		if (!*v)
+			return conf_fail(p, line, 1, "empty name");
+		*(!strcmp(key, "username") ? &p->conf->username :
+					     &p->conf->groupname) = keep(p, v);
+		return p->failed ? -1 : 0;
+	}
 
-	ignore_key(p, ctx, unsupported_global,
-		   LWS_ARRAY_SIZE(unsupported_global), key);
-
-	return 0;
+	return ignore_key(p, ctx, global, key);
 }
 
 static int
@@ -194,10 +229,7 @@ vhost_scalar(struct parser *p, struct lejp_ctx *ctx, const char *key,
 		return 0;
 	}
 
-	ignore_key(p, ctx, unsupported_vhost,
-		   LWS_ARRAY_SIZE(unsupported_vhost), key);
-
-	return 0;
+	return ignore_key(p, ctx, vhost, key);
 }
 
 static int
@@ -261,10 +293,7 @@ mount_scalar(struct parser *p, struct lejp_ctx *ctx, const char *key,
 		return 0;
 	}
 
-	ignore_key(p, ctx, unsupported_mount,
-		   LWS_ARRAY_SIZE(unsupported_mount), key);
-
-	return 0;
+	return ignore_key(p, ctx, mount, key);
 }
 
 /* a string, number, true or false; null is never valid */
@@ -488,12 +517,13 @@ conf_container_start(struct parser *p, struct lejp_ctx *ctx, int is_array)
 			   !strcmp(key, "plugin-dir") ||
 			   !strcmp(key, "count-threads") ||
 			   !strcmp(key, "timeout-secs") ||
-			   !strcmp(key, "init-ssl"))
+			   !strcmp(key, "init-ssl") || !strcmp(key, "uid") ||
+			   !strcmp(key, "gid") || !strcmp(key, "username") ||
+			   !strcmp(key, "groupname"))
 			return conf_fail(p, line, 1, "must be a string, not %s",
 					 is_array ? "an array" : "an object");
-		else
-			ignore_key(p, ctx, unsupported_global,
-				   LWS_ARRAY_SIZE(unsupported_global), key);
+		else if (ignore_key(p, ctx, global, key))
+			return -1;
 		break;
 
 	case K_PLUGIN_DIRS:
@@ -530,9 +560,8 @@ conf_container_start(struct parser *p, struct lejp_ctx *ctx, int is_array)
 			   !strcmp(key, "ipv6only"))
 			return conf_fail(p, line, 1, "must be a string, not %s",
 					 is_array ? "an array" : "an object");
-		else
-			ignore_key(p, ctx, unsupported_vhost,
-				   LWS_ARRAY_SIZE(unsupported_vhost), key);
+		else if (ignore_key(p, ctx, vhost, key))
+			return -1;
 		break;
 
 	case K_MOUNTS:
@@ -558,9 +587,8 @@ conf_container_start(struct parser *p, struct lejp_ctx *ctx, int is_array)
 			   !strncmp(key, "cache-", 6))
 			return conf_fail(p, line, 1, "must be a string, not %s",
 					 is_array ? "an array" : "an object");
-		else
-			ignore_key(p, ctx, unsupported_mount,
-				   LWS_ARRAY_SIZE(unsupported_mount), key);
+		else if (ignore_key(p, ctx, mount, key))
+			return -1;
 		break;
 
 	case K_PROTOCOLS:

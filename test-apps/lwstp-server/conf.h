@@ -68,6 +68,9 @@ struct lwstp_conf {
 	int				count_threads;	/**< 0: not given */
 	int				timeout_secs;	/**< 0: lws default */
 	char				init_ssl;
+	/* after the vhosts listen, run as these (0 / NULL: stay) */
+	int				uid, gid;
+	const char			*username, *groupname;
 
 	/* "vhosts", over all files, in the order read */
 	struct lwstp_conf_vhost		*vhosts;

@@ -17,6 +17,10 @@
 
 #include "server.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +283,42 @@ vhost_create(struct lwstp_server *s, struct lwstp_server_vhost *sv,
 	return 0;
 }
 
+/*
+ * The config's uid / gid / username / groupname are set by lws: the first
+ * lws_protocol_init() calls lws_finalize_startup(), which drops the
+ * privileges (setgid, initgroups, setuid) once every vhost listens.  4.1.6
+ * fails the init if that fails; 4.3 ignores the result
+ * (lib/core-net/vhost.c): so the result is checked here, on both.
+ */
+static int
+privileges_wrong(const struct lwstp_conf *c)
+{
+	uid_t uid = c->uid ? (uid_t)c->uid : geteuid();
+	gid_t gid = c->gid ? (gid_t)c->gid : getegid();
+	struct passwd *pw;
+	struct group *gr;
+
+	if (c->username) {
+		pw = getpwnam(c->username);
+		uid = pw ? pw->pw_uid : (uid_t)-1;
+	}
+	if (c->groupname) {
+		gr = getgrnam(c->groupname);
+		gid = gr ? gr->gr_gid : (gid_t)-1;
+	}
+	if (geteuid() == uid && getuid() == uid && getegid() == gid &&
+	    getgid() == gid)
+		return 0;
+
+	lwsl_err("lwstp-server: can not run as uid %d gid %d (user %s, "
+		 "group %s): running as uid %d gid %d, so not at all\n",
+		 (int)uid, (int)gid, c->username ? c->username : "-",
+		 c->groupname ? c->groupname : "-", (int)geteuid(),
+		 (int)getegid());
+
+	return 1;
+}
+
 int
 lwstp_server_create(struct lwstp_server *s, const struct lwstp_conf *c,
 		    int port)
@@ -300,6 +340,11 @@ lwstp_server_create(struct lwstp_server *s, const struct lwstp_conf *c,
 	info.count_threads = c->count_threads > 0 ?
 				(unsigned int)c->count_threads : 1;
 	info.port = CONTEXT_PORT_NO_LISTEN;
+	/* applied by lws_finalize_startup() below, once every vhost listens */
+	info.uid = c->uid ? c->uid : -1;
+	info.gid = c->gid ? c->gid : -1;
+	info.username = c->username;
+	info.groupname = c->groupname;
 	if (c->count_threads > LWS_MAX_SMP)
 		lwsl_warn("lwstp-server: count-threads %d: this lws has "
 			  "LWS_MAX_SMP %d, using %d\n", c->count_threads,
@@ -333,9 +378,14 @@ lwstp_server_create(struct lwstp_server *s, const struct lwstp_conf *c,
 							   proto_up.name)))
 			goto failed;
 
+	if (privileges_wrong(c))
+		return -1;
+
 	return 0;
 
 failed:
+	if (privileges_wrong(c))
+		return -1;
 	lwsl_err("lwstp-server: a protocol failed to initialise "
 		 "(its options?)\n");
 	return -1;

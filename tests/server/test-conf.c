@@ -33,7 +33,9 @@ static const char good[] =
 	"    \"count-threads\": \"1\",\n"
 	"    \"timeout-secs\": 7,\n"
 	"    \"init-ssl\": \"no\",\n"
-	"    \"username\": \"nobody\"\n"
+	"    \"username\": \"nobody\",\n"
+	"    \"uid\": \"65534\", \"gid\": \"65534\", \"groupname\": \"nogroup\",\n"
+	"    \"ws-pingpong-secs\": \"200\"\n"
 	"  },\n"
 	"  \"vhosts\": [{\n"
 	"    \"name\": \"localhost\",\n"
@@ -124,7 +126,11 @@ test_good(void)
 	      "plugin dirs");
 	CHECK(c.count_threads == 1 && c.timeout_secs == 7 && !c.init_ssl,
 	      "globals");
-	/* username (unsupported), frobnicate, unknown-top */
+	/* who it runs as: applied (before 2026-12 a warning, and ignored) */
+	CHECK(c.uid == 65534 && c.gid == 65534 && c.username &&
+	      !strcmp(c.username, "nobody") && c.groupname &&
+	      !strcmp(c.groupname, "nogroup"), "uid %d gid %d", c.uid, c.gid);
+	/* ws-pingpong-secs (unsupported), frobnicate, unknown-top */
 	CHECK(c.warnings == 3, "warnings %d", c.warnings);
 	CHECK(c.count_vhosts == 2, "%d vhosts", c.count_vhosts);
 
@@ -132,7 +138,7 @@ test_good(void)
 	CHECK(!strcmp(vh->name, "localhost") && vh->port == 7681 &&
 	      !strcmp(vh->iface, "127.0.0.1") && vh->keepalive_timeout == 60 &&
 	      !vh->sts, "vhost 0");
-	CHECK(!strcmp(vh->file, "good.conf") && vh->line == 12, "line %d",
+	CHECK(!strcmp(vh->file, "good.conf") && vh->line == 14, "line %d",
 	      vh->line);
 
 	CHECK(count(vh->headers) == 3, "%d headers", count(vh->headers));
@@ -221,6 +227,24 @@ static const struct bad {
 	const char	*text;
 	const char	*frag[3];
 } bads[] = {
+	/* security settings not applied are refused, not warned about */
+	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\",\n"
+	  "\"client-cert-required\": \"1\"}]}",
+	  { "bad.conf:2:", "vhosts[0].client-cert-required",
+	    "matters for security" } },
+	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\",\n"
+	  "\"ciphers\": \"HIGH\"}]}",
+	  { "bad.conf:2:", "vhosts[0].ciphers", "refused" } },
+	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\", \"mounts\": [{\n"
+	  "\"mountpoint\": \"/\", \"origin\": \"file:///tmp\",\n"
+	  "\"auth-mask\": \"1\"}]}]}",
+	  { "bad.conf:3:", "auth-mask", "matters for security" } },
+	{ "{\"global\": {\n\"ip-limit-wsi\": \"10\"}}",
+	  { "bad.conf:2:", "global.ip-limit-wsi", "refused" } },
+	{ "{\"global\": {\n\"uid\": \"-5\"}}",
+	  { "bad.conf:2:", "global.uid", "0.." } },
+	{ "{\"global\": {\n\"gid\": \"x\"}}",
+	  { "bad.conf:2:", "global.gid", "not a whole number" } },
 	{ "{\"vhosts\": [{\"name\": \"a\",\n\"port\": \"x7\"}]}",
 	  { "bad.conf:2:", "vhosts[0].port", "not a whole number" } },
 	{ "{\"vhosts\": [{\"name\": \"a\",\n\"port\": \"70000\"}]}",

@@ -285,11 +285,53 @@ def test_runtime_failures(tmp):
             "--help: usage and the true defaults on stdout", out + err)
 
 
+def proc_ids(pid):
+    """(real, effective, saved, fs) uids and gids of a process"""
+    ids = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid"):
+                ids[k] = [int(x) for x in v.split()]
+    return ids["Uid"], ids["Gid"]
+
+
+def test_privileges(tmp):
+    """Started as root with uid / gid in the config, the server listens and
+    then runs as that user and group (all four ids, from /proc): until
+    2026-12 the keys were only warned about and it stayed root"""
+    if os.geteuid() != 0:
+        print("SKIP privilege drop: not root")
+        return
+    www = os.path.join(tmp, "www")
+    d = conf_dir(tmp, "privs", GLOBAL.replace(
+        '"init-ssl": "no"', '"init-ssl": "no", "uid": "65534", '
+        '"gid": "65534"'), {"x": vhost("v", 1, www, {})})
+    s = ReadyServer(BIN, ["-c", d, "--port", "0"])
+    if R.check(s.start(), "uid/gid config: starts as root", s.err[-400:]):
+        uids, gids = proc_ids(s.proc.pid)
+        R.check(uids == [65534] * 4 and gids == [65534] * 4,
+                "then runs as uid 65534, gid 65534", "uids %r gids %r" %
+                (uids, gids))
+        st, j = http_json(s.port, "/ct")
+        R.check(st == 200, "and still serves", str(st))
+    R.check(s.stop() == 0, "clean stop as the unprivileged user",
+            s.err[-300:])
+    d = conf_dir(tmp, "privs-bad", GLOBAL.replace(
+        '"init-ssl": "no"', '"init-ssl": "no", "username": '
+        '"no-such-user-lwstp"'), {"x": vhost("v", 1, www, {})})
+    rc, out, err = run(BIN, ["-c", d, "--port", "0"])
+    R.check(rc == 1 and "unknown username no-such-user-lwstp" in err,
+            "an unknown username: refused to start, lws says why",
+            err[-400:])
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="lwstp-conf-") as tmp:
         test_good(tmp)
         test_bad(tmp)
         test_runtime_failures(tmp)
+        test_privileges(tmp)
     return R.summary()
 
 
