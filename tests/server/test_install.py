@@ -57,7 +57,10 @@ def service_files(prefix):
             "ExecStartPre=%s -c %s --check\n" % (binary, etc) in text,
             "the unit runs the installed binary on the installed config",
             text)
-    env = dict(os.environ, MANPATH=os.path.join(prefix, "share", "man"))
+    # C.UTF-8 is always there: a LANG naming a missing locale would make
+    # man warn about it
+    env = dict(os.environ, MANPATH=os.path.join(prefix, "share", "man"),
+               LC_ALL="C.UTF-8", MANWIDTH="80")
     r = subprocess.run(["systemd-analyze", "verify", unit], env=env,
                        capture_output=True, timeout=60)
     R.check(r.returncode == 0, "systemd-analyze verify the unit",
