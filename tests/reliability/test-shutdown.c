@@ -63,7 +63,10 @@ count_threads(void)
 enum rt_kind {
 	RT_SPIN,	/* computes chunk_ms, checks in; STOPPING: stops */
 	RT_SLEEP,	/* blocks chunk_ms (I/O), checks in; STOPPING: stops */
-	RT_LONG,	/* computes chunk_ms once without returning, FINISHED */
+	RT_LONG,	/* waits for its gate (the test opens it as the shutdown
+			 * begins, so that setup time, under valgrind or load,
+			 * never eats into it), then computes chunk_ms once
+			 * without returning, FINISHED */
 	RT_SYNC,	/* returns SYNC; STOPPING: stops */
 	RT_FIN,		/* returns FINISHED at once */
 	RT_GATE,	/* blocks until the test opens its gate (input
@@ -78,6 +81,7 @@ struct rt {
 	int			outlive;	/* adds the OUTLIVE flag */
 	int			calls, stops_seen, ended, cleanups;
 	int			gate_open;
+	int			spinning;	/* RT_LONG: past its gate */
 	long long		started_us, ended_us;
 	struct lws		*cleanup_wsi;
 	struct lws_threadpool_task *handle;
@@ -122,6 +126,21 @@ rt_note(struct rt *t, int *field, long long *when)
 	pthread_mutex_unlock(&t->m);
 }
 
+/* until the test opens the gate (bounded) */
+static void
+rt_gate_wait(struct rt *t)
+{
+	struct timespec ts;
+	int w = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += H_DEADLINE_MS / 1000;
+	pthread_mutex_lock(&t->m);
+	while (!t->gate_open && !w)
+		w = pthread_cond_timedwait(&t->c, &t->m, &ts);
+	pthread_mutex_unlock(&t->m);
+}
+
 static enum lws_threadpool_task_return
 rt_fn(void *user, enum lws_threadpool_task_status s)
 {
@@ -151,23 +170,19 @@ rt_fn(void *user, enum lws_threadpool_task_status s)
 		return (enum lws_threadpool_task_return)
 				(R_CHECK | (t->outlive ? R_OUT : 0));
 	case RT_LONG:
+		rt_gate_wait(t);
+		pthread_mutex_lock(&t->m);
+		t->started_us = h_now_us();	/* its computation starts */
+		t->spinning = 1;
+		pthread_cond_broadcast(&t->c);
+		pthread_mutex_unlock(&t->m);
 		spin(t->chunk_ms);
 		r = LWS_TP_RETURN_FINISHED;
 		goto ended;
 	case RT_SYNC:
 		return LWS_TP_RETURN_SYNC;
 	case RT_GATE:
-		{
-			struct timespec ts;
-			int w = 0;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += H_DEADLINE_MS / 1000;
-			pthread_mutex_lock(&t->m);
-			while (!t->gate_open && !w)
-				w = pthread_cond_timedwait(&t->c, &t->m, &ts);
-			pthread_mutex_unlock(&t->m);
-		}
+		rt_gate_wait(t);
 		return R_CHECK;
 	default:
 		r = LWS_TP_RETURN_FINISHED;
@@ -498,6 +513,14 @@ free_conns(struct matrix *m, int context_gone)
 	}
 }
 
+/* the shutdown begins: the 300 ms task starts computing now */
+static void
+long_go(struct matrix *m)
+{
+	rt_open(&m->lng);
+	rt_wait(&m->lng, &m->lng.spinning, 1);
+}
+
 /* the time left of the 300 ms task's computation, in ms */
 static double
 long_left_ms(struct matrix *m, long long at)
@@ -577,6 +600,7 @@ test_matrix_destroy(void)
 	matrix_setup(&m, tp, adopt_h);
 	m.threads_before = before;
 
+	long_go(&m);
 	t0 = h_now_us();
 	left = long_left_ms(&m, t0);
 	lws_threadpool_finish(tp);
@@ -612,6 +636,7 @@ test_matrix_context_first(void)
 	matrix_setup(&m, tp, adopt_h);
 	m.threads_before = before;
 
+	long_go(&m);
 	t0 = h_now_us();
 	left = long_left_ms(&m, t0);
 	h_destroy(&H);
@@ -749,6 +774,7 @@ test_matrix_protocol_destroy(void)
 	matrix_setup(&m, pd_tp, adopt_pd);
 	m.threads_before = before;
 
+	long_go(&m);
 	t0 = h_now_us();
 	left = long_left_ms(&m, t0);
 	h_destroy(&H);
