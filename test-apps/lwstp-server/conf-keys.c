@@ -95,7 +95,7 @@ static const char * const refused_vhost[] = {
 	"unix-socket-perms", "access-log", "enable-client-ssl", "ciphers",
 	"ecdh-curve", "ssl-option-set", "ssl-option-clear", "client-ssl-key",
 	"client-ssl-cert", "client-ssl-ca", "client-ssl-ciphers",
-	"client-cert-required", "ignore-missing-cert", "ssl-client-option-set",
+	"ignore-missing-cert", "ssl-client-option-set",
 	"ssl-client-option-clear", "tls13-ciphers", "client-tls13-ciphers",
 	"strict-host-check", "allow-non-tls", "redirect-http",
 	"allow-http-on-https",
@@ -220,6 +220,8 @@ vhost_scalar(struct parser *p, struct lejp_ctx *ctx, const char *key,
 		return parse_int(p, line, v, 1, 86400, &vh->keepalive_timeout);
 	if (!strcmp(key, "sts"))
 		return parse_bool(p, line, v, &vh->sts);
+	if (!strcmp(key, "client-cert-required"))
+		return parse_bool(p, line, v, &vh->client_cert_required);
 	if (!strcmp(key, "noipv6"))
 		return parse_bool(p, line, v, &vh->noipv6);
 	if (!strcmp(key, "ipv6only")) {
@@ -397,6 +399,13 @@ vhost_end(struct parser *p, struct frame *f)
 		return conf_fail(p, f->line, 0, "vhost has no \"name\"");
 	if (!p->port_seen)
 		return conf_fail(p, f->line, 0, "vhost \"%s\" has no \"port\"",
+				 vh->name);
+	/* a requirement that can not be enforced is refused */
+	if (vh->client_cert_required && (!vh->ssl_cert || !vh->ssl_ca))
+		return conf_fail(p, f->line, 0, "vhost \"%s\": "
+				 "\"client-cert-required\" needs "
+				 "\"host-ssl-cert\" and \"host-ssl-ca\" (the CA "
+				 "that signs the clients' certificates)",
 				 vh->name);
 
 	if (c->vhosts_tail)

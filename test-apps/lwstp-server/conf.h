@@ -43,6 +43,9 @@ struct lwstp_conf_vhost {
 	const char			*ssl_ca;   /**< "host-ssl-ca" */
 	const char			*error_404; /**< "error-document-404" */
 	char				sts;	   /**< "sts" */
+	char				client_cert_required; /**< TLS clients
+					   * without a certificate signed by
+					   * host-ssl-ca are refused */
 	char				ipv6only;  /**< 1 on, -1 off */
 	char				noipv6;    /**< "noipv6" */
 

@@ -28,8 +28,18 @@
 #include <sys/stat.h>
 
 /*
- * protocols[0]: lwstp_callback_http_dummy, the lwstp integration, plus one
- * thing.  When a protocol fails LWS_CALLBACK_PROTOCOL_INIT, lws 4.1.6 frees
+ * protocols[0]: lwstp_callback_http_dummy, the lwstp integration, plus two
+ * things.
+ *
+ * Client certificates ("client-cert-required"): lws's OpenSSL verify
+ * callback hands the verdict to protocols[0] as
+ * LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION, with OpenSSL's own
+ * verdict (preverify_ok) in len, and takes the return value as the answer
+ * (lib/tls/openssl/openssl-server.c, 4.1.6 and 4.3): lws's dummy callback
+ * returns 0, which accepts a certificate no CA signed.  Here OpenSSL's
+ * verdict stands.
+ *
+ * When a protocol fails LWS_CALLBACK_PROTOCOL_INIT, lws 4.1.6 frees
  * its per-vhost data through vh->protocol_vh_privs without checking that
  * the array exists, and it exists only once a protocol of the vhost has
  * allocated per-vhost data: a plugin refusing its options before allocating
@@ -44,6 +54,12 @@ callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	    !lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
 					 lws_get_protocol(wsi), 1))
 		return -1;
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION) {
+		if (!len)
+			lwsl_notice("lwstp-server: a client certificate that "
+				    "host-ssl-ca does not verify: refused\n");
+		return !len;	/* 0: accept */
+	}
 
 	return lwstp_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -270,6 +286,9 @@ vhost_create(struct lwstp_server *s, struct lwstp_server_vhost *sv,
 		info.ssl_cert_filepath = vh->ssl_cert;
 		info.ssl_private_key_filepath = vh->ssl_key;
 		info.ssl_ca_filepath = vh->ssl_ca;
+		if (vh->client_cert_required)
+			info.options |=
+			    LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
 	}
 
 	sv->vhost = lws_create_vhost(s->context, &info);

@@ -228,10 +228,11 @@ static const struct bad {
 	const char	*frag[3];
 } bads[] = {
 	/* security settings not applied are refused, not warned about */
+	/* a client certificate requirement that can not be enforced */
 	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\",\n"
 	  "\"client-cert-required\": \"1\"}]}",
-	  { "bad.conf:2:", "vhosts[0].client-cert-required",
-	    "matters for security" } },
+	  { "bad.conf:1:", "\"client-cert-required\" needs",
+	    "\"host-ssl-ca\"" } },
 	{ "{\"vhosts\": [{\"name\": \"a\", \"port\": \"1\",\n"
 	  "\"ciphers\": \"HIGH\"}]}",
 	  { "bad.conf:2:", "vhosts[0].ciphers", "refused" } },
