@@ -229,6 +229,21 @@ def page_errors(cdp):
     R.check(not failed, "no failed loads", json.dumps(failed)[:500])
 
 
+def http_job(state, also=""):
+    """the page's HTTP job is in state (and the JS condition also)"""
+    return ("(() => { const j = document.querySelector("
+            "'.job[data-kind=http]'); return j && j.dataset.state === %s%s;"
+            " })()" % (json.dumps(state), " && " + also if also else ""))
+
+
+SHA_SHOWN = "/^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent)"
+
+
+async def run_http(cdp, mib):
+    await cdp.eval("document.getElementById('size-mib').value = '%d'" % mib)
+    await cdp.click("#start-http")
+
+
 def running_ws(n):
     return ("document.querySelectorAll('.job[data-kind=ws]"
             "[data-state=running]').length === %d" % n)
@@ -337,14 +352,10 @@ async def drive(cdp, base):
         " return !e.hidden && e.textContent.includes('too-many-jobs')"
         " && e.closest('#controls') !== null; })()", 60),
         "a fifth job's refusal shows next to the Start button")
-    await cdp.eval("document.getElementById('size-mib').value = '64'")
-    await cdp.click("#start-http")
-    R.check(await cdp.wait_for(
-        "(() => { const j = document.querySelector("
-        "'.job[data-kind=http]'); return j &&"
-        " j.dataset.state === 'queued' &&"
-        " j.querySelector('.state').textContent.includes('queued'); "
-        "})()", 60), "a queued HTTP job gets a row")
+    await run_http(cdp, 64)
+    R.check(await cdp.wait_for(http_job(
+        "queued", "j.querySelector('.state').textContent"
+        ".includes('queued')"), 60), "a queued HTTP job gets a row")
     R.check(await cdp.wait_for(
         "Number(document.getElementById('g-queued').textContent)"
         " === 1", 60), "the queued gauge counts it")
@@ -361,13 +372,10 @@ async def drive(cdp, base):
     R.check(await cdp.eval(
         "document.querySelectorAll('.job[data-kind=ws]"
         "[data-state=stopped]').length") == 4, "four jobs stopped")
-    R.check(await cdp.wait_for(
-        "(() => { const j = document.querySelector("
-        "'.job[data-kind=http]'); return j &&"
-        " j.dataset.state === 'done' &&"
-        " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent) &&"
-        " /^#[0-9]+/.test(j.querySelector('.name').textContent); })()",
-        300), "Run over HTTP: the streamed job's result, under its id")
+    R.check(await cdp.wait_for(http_job(
+        "done", SHA_SHOWN + " && /^#[0-9]+/.test(j.querySelector('.name')"
+        ".textContent)"), 300),
+        "Run over HTTP: the streamed job's result, under its id")
 
     # two outliving jobs, their tokens kept; reload, reattach
     await cdp.eval("document.getElementById('size-mib').value = '4096'")
@@ -440,14 +448,9 @@ async def drive_tls(cdp, base):
         " && document.getElementById('g-threads').textContent === '4'"
         " && document.getElementById('pool').dataset.status === 'ok'"),
         "https: the gauges fill from /status")
-    await cdp.eval("document.getElementById('size-mib').value = '64'")
-    await cdp.click("#start-http")
-    R.check(await cdp.wait_for(
-        "(() => { const j = document.querySelector("
-        "'.job[data-kind=http]'); return j &&"
-        " j.dataset.state === 'done' &&"
-        " /^[0-9a-f]{64}$/.test(j.querySelector('.sha').textContent);"
-        " })()", 300), "https: an HTTP job's streamed result")
+    await run_http(cdp, 64)
+    R.check(await cdp.wait_for(http_job("done", SHA_SHOWN), 300),
+            "https: an HTTP job's streamed result")
     protos = {}
     for e in cdp.events:
         if e["method"] == "Network.responseReceived":
