@@ -299,7 +299,7 @@ sig_handler(int sig)
 
 /* libuv loop: lws catches the signals on the loop and calls us there */
 static void
-uv_signal_cb(void *handle, int signum)
+ts_uv_signal(void *handle, int signum)
 {
 	lwsl_notice("%s: signal %d, shutting down\n", __func__, signum);
 	interrupted = 1;
@@ -311,7 +311,7 @@ ts_create(struct lws_context_creation_info *info, int uv)
 {
 	info->pcontext = &context;
 	if (uv)
-		info->signal_cb = uv_signal_cb;
+		info->signal_cb = ts_uv_signal;
 	else {
 		struct sigaction sa;
 
