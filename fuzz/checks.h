@@ -201,7 +201,7 @@ static inline const char *
 chk_conf_result(const struct lwstp_conf *c)
 {
 	const struct lwstp_conf_vhost *v;
-	const struct lws_http_mount *mt;
+	const struct lwstp_conf_mount *mt;
 	const struct lws_protocol_vhost_options *pv, *o;
 	int n = 0, i;
 
@@ -213,15 +213,13 @@ chk_conf_result(const struct lwstp_conf *c)
 			return "conf: a vhost port out of 1..65535";
 		if (!v->file || v->line < 1)
 			return "conf: a vhost without its file and line";
-		for (mt = v->mounts; mt; mt = mt->mount_next) {
+		for (mt = v->callback_mounts; mt; mt = mt->next) {
 			if (!mt->mountpoint || mt->mountpoint[0] != '/')
 				return "conf: a mountpoint not starting "
 				       "with '/'";
-			if ((size_t)mt->mountpoint_len !=
-						strlen(mt->mountpoint))
-				return "conf: mountpoint_len wrong";
-			if (!mt->origin)
-				return "conf: a mount without origin";
+			if (!mt->protocol || !*mt->protocol)
+				return "conf: a callback mount without its "
+				       "protocol";
 		}
 		for (pv = v->pvo; pv; pv = pv->next) {
 			if (!pv->name)
@@ -231,9 +229,6 @@ chk_conf_result(const struct lwstp_conf *c)
 					return "conf: a protocol option "
 					       "without name or value";
 		}
-		for (o = v->headers; o; o = o->next)
-			if (!o->name || !o->value)
-				return "conf: a header without name or value";
 	}
 	if (n != c->count_vhosts)
 		return "conf: count_vhosts is not the length of the list";

@@ -45,7 +45,7 @@ static const char default_confd[] =
 	"{\n"
 	"\t\"vhosts\": [{\n"
 	"\t\t\"name\": \"localhost\",\n"
-	"\t\t\"port\": \"7681\",\n"
+	"\t\t\"port\": \"%d\",\n"
 	"\t\t\"interface\": \"127.0.0.1\",\n"
 	"\t\t\"mounts\": [\n"
 	"\t\t\t{ \"mountpoint\": \"/\", \"origin\": \"file://%s\",\n"
@@ -91,17 +91,20 @@ json_escaped(const char *s)
 	return d;
 }
 
+/* fmt holds a %d (the port, if port >= 0) and then a %s (path) */
 static char *
-fill(const char *fmt, const char *path)
+fill(const char *fmt, int port, const char *path)
 {
 	char *e = json_escaped(path), *r;
 	size_t len;
 
 	if (!e)
 		return NULL;
-	len = strlen(fmt) + strlen(e) + 1;
+	len = strlen(fmt) + strlen(e) + 16;
 	r = malloc(len);
-	if (r)
+	if (r && port >= 0)
+		lws_snprintf(r, len, fmt, port, e);
+	else if (r)
 		lws_snprintf(r, len, fmt, e);
 	free(e);
 
@@ -109,11 +112,11 @@ fill(const char *fmt, const char *path)
 }
 
 int
-lwstp_conf_default(const char *demo_dir, const char *plugin_dir, char **conf,
-		   char **confd)
+lwstp_conf_default(const char *demo_dir, const char *plugin_dir, int port,
+		   char **conf, char **confd)
 {
-	*conf = fill(default_conf, plugin_dir);
-	*confd = fill(default_confd, demo_dir);
+	*conf = fill(default_conf, -1, plugin_dir);
+	*confd = fill(default_confd, port, demo_dir);
 	if (*conf && *confd)
 		return 0;
 

@@ -2,8 +2,9 @@
  * lwstp-server - what the two halves of the configuration parser share
  *
  * conf.c drives LEJP: the stack of open objects and arrays, string values,
- * messages, storage.  conf-keys.c knows the lwsws keys: where each may
- * stand, what value it takes, what a vhost and a mount need.
+ * messages, storage, the directory.  conf-keys.c knows the keys of lws's
+ * loader: where each may stand, what value it takes, what a vhost and a
+ * mount need.
  */
 
 #ifndef LWSTP_SERVER_CONF_PRIVATE_H
@@ -18,7 +19,6 @@
 enum kind {
 	K_ROOT,		/* the top-level object */
 	K_GLOBAL,	/* "global": { } */
-	K_PLUGIN_DIRS,	/* "plugin-dir": [ "dir", ... ] */
 	K_VHOSTS,	/* "vhosts": [ ] */
 	K_VHOST,	/* { } in "vhosts" */
 	K_MOUNTS,	/* "mounts": [ ] */
@@ -27,7 +27,7 @@ enum kind {
 	K_PROTOCOLS_OBJ, /* { "protocol": { }, ... } in "ws-protocols" */
 	K_PROTOCOL,	/* { "option": "value", ... } of one protocol */
 	K_NV_ARRAY,	/* [ { "name": "value" }, ... ] ("headers") */
-	K_NV_OBJ,	/* { "name": "value", ... } */
+	K_NV_OBJ,	/* { "name": "value", ... }: strings */
 	K_SKIP,		/* the value of an ignored key */
 };
 
@@ -38,9 +38,8 @@ struct frame {
 	size_t				pathlen; /* strlen(ctx->path) here */
 	int				line;	 /* of its '{' or '[' */
 	char				key[MAX_KEY]; /* current member (obj) */
-	/* K_NV_*, K_PROTOCOL: where name / value pairs are appended */
+	/* K_PROTOCOL: where its options are appended */
 	struct lws_protocol_vhost_options **nv_tail;
-	char				nv_colon; /* names get ':' (headers) */
 };
 
 struct parser {
@@ -59,12 +58,14 @@ struct parser {
 
 	struct lwstp_conf_vhost		*vh;	/* the vhost being read */
 	struct lws_protocol_vhost_options **pvo_tail;
-	struct lws_protocol_vhost_options **hdr_tail;
-	struct lws_http_mount		*mount;	/* the mount being read */
-	struct lws_http_mount		*mount_tail;
-	const char			*origin; /* of the mount being read */
-	int				origin_line;
+	struct lws_protocol_vhost_options *proto; /* the protocol being read */
+	/* the vhost being read */
+	const char			*ssl_ca;
+	char				client_cert_required;
 	int				port_seen;
+	/* the mount being read */
+	int				mount_line, origin_line;
+	const char			*mountpoint, *origin;
 };
 
 /* conf.c */
@@ -79,7 +80,7 @@ char *
 conf_strdup(struct parser *p, const char *s, size_t len);
 struct lws_protocol_vhost_options *
 conf_nv_add(struct parser *p, struct lws_protocol_vhost_options ***tail,
-	    const char *name, const char *value, int colon);
+	    const char *name, const char *value);
 struct frame *
 conf_push(struct parser *p, struct lejp_ctx *ctx, enum kind kind,
 	  int is_array);

@@ -1,5 +1,5 @@
 /*
- * lwstp-server - the lwsws-format configuration parser: driving LEJP
+ * lwstp-server - the strict configuration check: driving LEJP
  *
  * LEJP reports a stream of events (key, start / end of an object or array,
  * a scalar value).  The parser keeps its own stack of open containers, each
@@ -7,18 +7,24 @@
  * value is judged by where it stands, not by matching path strings; what
  * each key may be is conf-keys.c's business.  A value in the wrong place or
  * of the wrong kind stops the parse with "FILE:LINE: KEY: what is wrong";
- * an unknown key is logged with lwsl_warn and its value, whatever it holds,
- * skipped.
+ * a key lws's loader does not know is logged with lwsl_warn and its value,
+ * whatever it holds, skipped.  lwstp_conf_load_dir() reads the files lws's
+ * loader reads, in its order.
  *
- * See conf.h for the format.
+ * See conf.h for what is checked.
  */
 
 #include "conf-private.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* --- messages ----------------------------------------------------------- */
 
@@ -127,25 +133,15 @@ str_append(struct parser *p, const char *s, size_t len)
 /* append a name / value node to a list kept in file order */
 struct lws_protocol_vhost_options *
 conf_nv_add(struct parser *p, struct lws_protocol_vhost_options ***tail,
-	    const char *name, const char *value, int colon)
+	    const char *name, const char *value)
 {
 	struct lws_protocol_vhost_options *o = conf_zalloc(p, sizeof(*o));
-	size_t nl = strlen(name);
-	char *n;
 
 	if (!o)
 		return NULL;
-	colon = colon && (!nl || name[nl - 1] != ':');
-	n = lwsac_use(&p->conf->ac, nl + 2, 0);
-	if (!n)
-		return NULL;
-	memcpy(n, name, nl);
-	if (colon)
-		n[nl++] = ':';
-	n[nl] = '\0';
-	o->name = n;
+	o->name = conf_strdup(p, name, strlen(name));
 	o->value = conf_strdup(p, value, strlen(value));
-	if (!o->value)
+	if (!o->name || !o->value)
 		return NULL;
 	**tail = o;
 	*tail = (struct lws_protocol_vhost_options **)&o->next;
@@ -251,6 +247,11 @@ conf_cb(struct lejp_ctx *ctx, char reason)
 					"a string holds a NUL character");
 		if (!f)
 			return -1;
+		/* lws's loader reassembles the pieces of headers only */
+		if (p->str_len > LEJP_STRING_CHUNK && f->kind != K_NV_OBJ)
+			return (signed char)conf_fail(p, (int)ctx->line, 1,
+				"longer than %d characters: lws's loader would "
+				"keep only its last part", LEJP_STRING_CHUNK);
 		return (signed char)conf_scalar(p, ctx, p->str, 0);
 
 	case LEJPCB_VAL_TRUE:
@@ -259,10 +260,9 @@ conf_cb(struct lejp_ctx *ctx, char reason)
 	case LEJPCB_VAL_NUM_FLOAT:
 		if (!f)
 			return -1;
-		/* as lwsws: a number or true / false is taken as its text */
-		return (signed char)conf_scalar(p, ctx,
-			reason == LEJPCB_VAL_TRUE ? "true" :
-			reason == LEJPCB_VAL_FALSE ? "false" : ctx->buf, 0);
+		/* as lws's loader: the text LEJP leaves, "1" / "0" for
+		 * true / false */
+		return (signed char)conf_scalar(p, ctx, ctx->buf, 0);
 
 	case LEJPCB_VAL_NULL:
 		if (!f)
@@ -351,4 +351,125 @@ lwstp_conf_destroy(struct lwstp_conf *conf)
 {
 	lwsac_free(&conf->ac);
 	memset(conf, 0, sizeof(*conf));
+}
+
+/* --- files and the directory --------------------------------------------- */
+
+static int
+load_file(const char *path, struct lwstp_conf *out, char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t got;
+	size_t have = 0;
+	char *buf;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		lws_snprintf(err, errlen, "%s: cannot open: %s", path,
+			     strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_size > LWSTP_CONF_MAX_FILE) {
+		lws_snprintf(err, errlen, "%s:1: (top level): %s", path,
+			     S_ISREG(st.st_mode) ? "larger than 1 MiB" :
+						   "not a regular file");
+		close(fd);
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	while (buf && have < (size_t)st.st_size) {
+		got = read(fd, buf + have, (size_t)st.st_size - have);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		have += (size_t)got;
+	}
+	close(fd);
+	if (!buf || have != (size_t)st.st_size) {
+		lws_snprintf(err, errlen, "%s: %s", path,
+			     buf ? "read failed" : "out of memory");
+		free(buf);
+		return -1;
+	}
+	out->bytes += (int)have;
+	r = lwstp_conf_parse(buf, have, path, out, err, errlen);
+	free(buf);
+
+	return r;
+}
+
+struct dir_walk {
+	struct lwstp_conf	*out;
+	char			*err;
+	size_t			errlen;
+	int			failed;
+};
+
+/* the files lws's loader reads (lwsws_get_config_d_cb()): what lws_dir()
+ * lists as a regular file, or as unknown (ZFS) */
+static int
+dir_cb(const char *dirpath, void *user, struct lws_dir_entry *lde)
+{
+	struct dir_walk *w = (struct dir_walk *)user;
+	char path[PATH_MAX];
+
+	if (lde->type != LDOT_FILE && lde->type != LDOT_UNKNOWN)
+		return 0;
+	lws_snprintf(path, sizeof(path), "%s/%s", dirpath, lde->name);
+	w->failed = load_file(path, w->out, w->err, w->errlen);
+
+	return w->failed;	/* non-zero stops the walk */
+}
+
+int
+lwstp_conf_load_dir(const char *dir, struct lwstp_conf *out, char *err,
+		    size_t errlen)
+{
+	struct dir_walk w = { out, err, errlen, 0 };
+	const struct lwstp_conf_vhost *vh;
+	char path[PATH_MAX];
+	struct stat st;
+
+	/* lws's loader builds "DIR/conf.d" and its files' paths in 128 and
+	 * 256 bytes, cutting longer ones */
+	if (strlen(dir) > 100) {
+		lws_snprintf(err, errlen, "%s: a config dir path longer than "
+			     "100 characters: lws's loader would cut it", dir);
+		return -1;
+	}
+	lws_snprintf(path, sizeof(path), "%s/conf", dir);
+	if (load_file(path, out, err, errlen))
+		return -1;
+
+	lws_snprintf(path, sizeof(path), "%s/conf.d", dir);
+	if (!stat(path, &st)) {
+		if (!S_ISDIR(st.st_mode)) {
+			lws_snprintf(err, errlen, "%s: not a directory", path);
+			return -1;
+		}
+		lws_dir(path, &w, dir_cb);
+		if (w.failed)
+			return -1;
+	}
+
+	if (!out->count_vhosts) {
+		lws_snprintf(err, errlen, "%s: no vhost configured", dir);
+		return -1;
+	}
+	/* lws sets TLS up only with LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT:
+	 * without it the vhost would serve plain http */
+	for (vh = out->vhosts; vh && !out->init_ssl; vh = vh->next)
+		if (vh->tls) {
+			lws_snprintf(err, errlen, "%s:%d: vhosts[]: vhost "
+				     "\"%s\" has \"host-ssl-cert\", but the "
+				     "global \"init-ssl\" is not on: lws would "
+				     "serve it as plain http", vh->file,
+				     vh->line, vh->name);
+			return -1;
+		}
+
+	return 0;
 }

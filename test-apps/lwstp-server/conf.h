@@ -1,21 +1,30 @@
 /*
- * lwstp-server - the lwsws-format configuration loader
+ * lwstp-server - the strict check of an lwsws configuration
  *
- * The configuration is what lwsws reads: a global file DIR/conf and one
- * file per vhost (or per group of vhosts) in DIR/conf.d/, each a JSON object
- * with "global": { ... } and / or "vhosts": [ ... ], '#' starting a comment
- * that runs to the end of the line.  It is parsed with lws's own LEJP, and
- * the result is ready-made lws structures: each vhost's mounts as a list of
- * struct lws_http_mount, its "ws-protocols" as the struct
- * lws_protocol_vhost_options list lws hands each protocol at
- * LWS_CALLBACK_PROTOCOL_INIT, its "headers" likewise.
+ * lws's own loader (lwsws_get_config_globals() / lwsws_get_config_vhosts(),
+ * lib/roles/http/server/lejp-conf.c) gives the configuration its meaning;
+ * it ignores what it does not understand and reads bad numbers as 0.  This
+ * is the check that runs before it, over the same files (DIR/conf, then
+ * every regular file of DIR/conf.d/ that lws_dir() lists): it reports
+ *
+ *   - bad JSON, a value of the wrong kind, a bad number or boolean, a
+ *     vhost without "name" or "port", a mount without "mountpoint" or
+ *     "origin", an unknown origin scheme: errors;
+ *   - a key that matters for security and that this libwebsockets would
+ *     ignore (built without what applies it), or that cannot take effect
+ *     ("host-ssl-cert" without "init-ssl", "client-cert-required" without
+ *     a CA): errors;
+ *   - keys lws does not know (it ignores them) and deprecated ones:
+ *     warnings, counted;
+ *
+ * each as "FILE:LINE: key.path: reason".  It keeps what the server needs
+ * besides lws's loader: the plugin dirs, who to run as, and per vhost its
+ * name, its "ws-protocols" with their options (to check them with the
+ * plugins before anything listens) and its callback:// mounts.
  *
  * Everything is allocated in one lwsac owned by struct lwstp_conf and freed
- * by lwstp_conf_destroy(); the lws context that uses the structures must be
- * destroyed first, since lws keeps pointers to them.
- *
- * Nothing here needs an lws context, so a fuzzer can drive
- * lwstp_conf_parse() on any buffer.
+ * by lwstp_conf_destroy().  Nothing here needs an lws context, so a fuzzer
+ * can drive lwstp_conf_parse() on any buffer.
  */
 
 #ifndef LWSTP_SERVER_CONF_H
@@ -23,10 +32,18 @@
 
 #include <libwebsockets.h>
 
-/** Most "plugin-dir" entries kept, over all the files */
-#define LWSTP_CONF_MAX_PLUGIN_DIRS	16
+/** Most "plugin-dir" entries kept, over all the files (lws keeps 9) */
+#define LWSTP_CONF_MAX_PLUGIN_DIRS	9
 /** Largest configuration file read */
 #define LWSTP_CONF_MAX_FILE		(1024 * 1024)
+
+/** struct lwstp_conf_mount - a callback:// mount */
+struct lwstp_conf_mount {
+	struct lwstp_conf_mount		*next;
+	const char			*mountpoint;
+	const char			*protocol; /**< after "callback://" */
+	int				line;
+};
 
 /** struct lwstp_conf_vhost - one element of a "vhosts" array */
 struct lwstp_conf_vhost {
@@ -35,43 +52,24 @@ struct lwstp_conf_vhost {
 	int				line;	/**< ... the line of its '{' */
 
 	const char			*name;	/**< "name", required */
-	const char			*iface;	/**< "interface", or NULL */
 	int				port;	/**< "port", 1..65535 */
-	int				keepalive_timeout; /**< s, 0: lws's 5 */
-	const char			*ssl_cert; /**< "host-ssl-cert" */
-	const char			*ssl_key;  /**< "host-ssl-key" */
-	const char			*ssl_ca;   /**< "host-ssl-ca" */
-	const char			*error_404; /**< "error-document-404" */
-	char				sts;	   /**< "sts" */
-	char				client_cert_required; /**< TLS clients
-					   * without a certificate signed by
-					   * host-ssl-ca are refused */
-	char				ipv6only;  /**< 1 on, -1 off */
-	char				noipv6;    /**< "noipv6" */
+	char				tls;	/**< has "host-ssl-cert" */
 
-	/** "mounts", in file order, linked by mount_next */
-	struct lws_http_mount		*mounts;
 	/** "ws-protocols": one node per protocol (name = the protocol,
 	 *  options = its settings, every value a string), file order */
 	struct lws_protocol_vhost_options *pvo;
-	int				count_pvo;
-	/** "headers": added to every http response of the vhost */
-	struct lws_protocol_vhost_options *headers;
+	struct lwstp_conf_mount		*callback_mounts;
 };
 
 /** struct lwstp_conf - everything read from one or more config files */
 struct lwstp_conf {
 	struct lwsac			*ac;	/**< owns everything below */
 
-	/* "global" */
-	const char			*server_string;
 	/** "plugin-dir"s, NULL-terminated */
 	const char	*plugin_dirs[LWSTP_CONF_MAX_PLUGIN_DIRS + 1];
 	int				count_plugin_dirs;
-	int				count_threads;	/**< 0: not given */
-	int				timeout_secs;	/**< 0: lws default */
 	char				init_ssl;
-	/* after the vhosts listen, run as these (0 / NULL: stay) */
+	/* after the vhosts listen, lws runs as these (0 / NULL: stay) */
 	int				uid, gid;
 	const char			*username, *groupname;
 
@@ -79,48 +77,40 @@ struct lwstp_conf {
 	struct lwstp_conf_vhost		*vhosts;
 	struct lwstp_conf_vhost		*vhosts_tail;
 	int				count_vhosts;
+	int				count_tls;	/**< vhosts with TLS */
 
-	int				warnings; /**< keys ignored, so far */
+	int				warnings; /**< so far */
+	int				bytes;	/**< read, over all files */
 };
 
 /**
- * lwstp_conf_parse() - parse one configuration file held in memory
+ * lwstp_conf_parse() - check one configuration file held in memory
  *
  * \param buf: the file's bytes (need not be NUL-terminated)
  * \param len: their count, at most LWSTP_CONF_MAX_FILE
  * \param filename: named in messages and kept in each vhost
  * \param out: zeroed before the first call; each call adds to it
- * \param err: receives "FILE:LINE: KEY: what is wrong" on failure
+ * \param err: receives "FILE:LINE: key.path: what is wrong" on failure
  * \param errlen: size of err
  *
- * Keys lwstp-server does not know, or knows but does not support, are
- * logged with lwsl_warn and counted in out->warnings.  Returns 0, or -1
- * with err filled in: bad JSON, a value of the wrong kind (an object where
- * a string belongs, ...), a missing "name" or "port", a bad number, an
- * unknown mount origin scheme.  Whatever the result, out must be released
- * with lwstp_conf_destroy().
+ * Warnings go to lwsl_warn, counted in out->warnings.  Returns 0, or -1
+ * with err filled in.  Whatever the result, out must be released with
+ * lwstp_conf_destroy().
  */
 int
 lwstp_conf_parse(const char *buf, size_t len, const char *filename,
 		 struct lwstp_conf *out, char *err, size_t errlen);
 
 /**
- * lwstp_conf_load_file() - read a file and lwstp_conf_parse() it
- *
- * \param path: the file
- * \param out, err, errlen: as for lwstp_conf_parse()
- */
-int
-lwstp_conf_load_file(const char *path, struct lwstp_conf *out, char *err,
-		     size_t errlen);
-
-/**
- * lwstp_conf_load_dir() - read an lwsws configuration directory
+ * lwstp_conf_load_dir() - check an lwsws configuration directory
  *
  * \param dir: holds "conf" (required) and optionally "conf.d/", whose
- *	       regular files are read in name order (names starting with '.'
- *	       or ending in '~' are skipped)
+ *	       files are read as lws reads them (lws_dir(): name order,
+ *	       regular files, names with '~' skipped)
  * \param out, err, errlen: as for lwstp_conf_parse()
+ *
+ * After the files, checks what spans them: at least one vhost, and TLS
+ * vhosts only with the global "init-ssl".
  */
 int
 lwstp_conf_load_dir(const char *dir, struct lwstp_conf *out, char *err,

@@ -1,59 +1,80 @@
 /*
- * lwstp-server - an lwsws-style server for the distro libwebsockets
+ * lwstp-server - an lwsws-compatible server for the distro libwebsockets
  *
- * Reads an lwsws configuration directory (-c DIR: DIR/conf and
- * DIR/conf.d/ *), loads the protocol plugins of its "plugin-dir"s, creates
- * one lws vhost per configured vhost with the lwstp integration in
- * protocols[0], and serves until SIGINT or SIGTERM.  Without -c it runs its
- * built-in configuration: the demo page and the lws-threadpool plugin on
+ * Serves an lwsws configuration directory (-c DIR: DIR/conf and
+ * DIR/conf.d/ *) through lws's own loader, with the protocol plugins of its
+ * "plugin-dir"s and the lwstp integration in every vhost's protocols[0];
+ * the root process forks the server and reloads it on SIGHUP as lwsws does
+ * (supervise.c).  Without -c it runs its built-in configuration, written to
+ * a temporary directory: the demo page and the lws-threadpool plugin on
  * http://127.0.0.1:7681/.
  *
- * See README.md here for the options and the configuration keys.
+ * See README.md here and lwstp-server(1) for the options.
  */
 
 #include "server.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
-#define MAX_CMDLINE_PLUGIN_DIRS	8
-
-static volatile sig_atomic_t interrupted;
-static struct lws_context *volatile g_context;
-
-static void
-sig_handler(int sig)
-{
-	interrupted = 1;
-	/* only writes to the event pipe: safe in a signal handler */
-	if (g_context)
-		lws_cancel_service(g_context);
-}
+#define MAX_P	8	/* -p DIR */
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: lwstp-server [-c DIR] [--port N] [--plugin-dir DIR]... "
-		"[--check] [-d LOGLEVEL]\n"
-		"       lwstp-server --write-config DIR\n"
-		"  -c DIR            lwsws config: DIR/conf and DIR/conf.d/*\n"
-		"                    (default: the built-in demo config)\n"
-		"  --port N          every vhost listens on N (0: any free "
-		"port)\n"
-		"  --plugin-dir DIR  load plugins from DIR instead of the "
-		"config's\n"
-		"  --check           check the config and the plugins, then "
+		"usage: lwstp-server [-c DIR] [-d N] [-n] [-p DIR]... [--check]\n"
+		"       lwstp-server [--port N] [--check]	(the built-in "
+		"config)\n"
+		"       lwstp-server --write-config DIR | --version | --help\n"
+		"  -c, --configdir DIR  lwsws config: DIR/conf and DIR/conf.d/*"
+		"\n"
+		"                       (default: the built-in demo config)\n"
+		"  -d, --debug N        lws log bitmap, 0..%d (default 1031: "
+		"err, warn,\n"
+		"                       notice, user)\n"
+		"  -n, --no-default-plugins\n"
+		"                       do not load plugins from %s's own dir\n"
+		"  -p, --plugin-dir DIR load plugins from DIR too (up to %d)\n"
+		"  --check              check the config, the plugins and their "
+		"options,\n"
+		"                       then exit: 0 if the server would start\n"
+		"  --port N             the built-in config listens on N "
+		"(default 7681;\n"
+		"                       0: a free port)\n"
+		"  --write-config DIR   write the built-in config to DIR, then "
 		"exit\n"
-		"  --write-config DIR  write the built-in config there, then "
-		"exit\n"
-		"  -d LOGLEVEL       lws log bitmap, 0..4095 (default 1031: "
-		"user, err, warn, notice)\n");
+		"  --version            versions, and what _lws_ddir_ stands "
+		"for\n"
+		"Signals: SIGHUP reloads (the old server finishes its "
+		"connections),\n"
+		"SIGINT and SIGTERM stop.\n", (1 << LLL_COUNT) - 1,
+		"lwstp-server", MAX_P);
+}
+
+/* decimal digits only, in min..max */
+static int
+parse_int(const char *s, int min, int max, int *out)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtol(s, &end, 10);
+	if (*end || v < min || v > max)
+		return -1;
+	*out = (int)v;
+
+	return 0;
 }
 
 static int
@@ -75,229 +96,181 @@ write_file(const char *path, const char *text)
 	return r ? -1 : 0;
 }
 
+/* a port free on 127.0.0.1 now (--port 0: lws's loader needs a number) */
 static int
-write_config(const char *dir, const char *conf, const char *confd)
+free_port(void)
 {
-	char path[PATH_MAX];
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
 
-	lws_snprintf(path, sizeof(path), "%s/conf.d", dir);
-	if ((mkdir(dir, 0755) && errno != EEXIST) ||
-	    (mkdir(path, 0755) && errno != EEXIST)) {
-		fprintf(stderr, "lwstp-server: %s: %s\n", path,
-			strerror(errno));
-		return 1;
-	}
-	lws_snprintf(path, sizeof(path), "%s/conf", dir);
-	if (write_file(path, conf))
-		return 1;
-	lws_snprintf(path, sizeof(path), "%s/conf.d/localhost", dir);
-	if (write_file(path, confd))
-		return 1;
-	printf("lwstp-server: wrote %s/conf and %s/conf.d/localhost\n", dir,
-	       dir);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
 
-	return 0;
+	return port;
 }
 
+/* the built-in config as DIR/conf and DIR/conf.d/localhost */
 static int
-load_default(struct lwstp_conf *conf, char *err, size_t errlen,
-	     const char *write_dir)
+write_config(const char *dir, int port)
 {
-	char demo[PATH_MAX], plugins[PATH_MAX], *c, *cd;
-	int r;
+	char demo[PATH_MAX], plugins[PATH_MAX], path[PATH_MAX], *c, *cd;
+	int r = -1;
 
 	lwstp_default_dirs(demo, sizeof(demo), plugins, sizeof(plugins));
-	if (lwstp_conf_default(demo, plugins, &c, &cd)) {
-		lws_strncpy(err, "out of memory", errlen);
+	if (lwstp_conf_default(demo, plugins, port, &c, &cd)) {
+		fprintf(stderr, "lwstp-server: out of memory\n");
 		return -1;
 	}
-	if (write_dir)
-		r = write_config(write_dir, c, cd) ? -1 : 1;
-	else
-		r = lwstp_conf_parse(c, strlen(c), "(built-in)/conf", conf,
-				     err, errlen) ||
-		    lwstp_conf_parse(cd, strlen(cd),
-				     "(built-in)/conf.d/localhost", conf, err,
-				     errlen) ? -1 : 0;
+	lws_snprintf(path, sizeof(path), "%s/conf.d", dir);
+	if ((mkdir(dir, 0755) && errno != EEXIST) ||
+	    (mkdir(path, 0755) && errno != EEXIST))
+		fprintf(stderr, "lwstp-server: %s: %s\n", path,
+			strerror(errno));
+	else {
+		lws_snprintf(path, sizeof(path), "%s/conf", dir);
+		r = write_file(path, c);
+		lws_snprintf(path, sizeof(path), "%s/conf.d/localhost", dir);
+		r = r || write_file(path, cd) ? -1 : 0;
+	}
 	free(c);
 	free(cd);
 
 	return r;
 }
 
-static int
-takes_value(const char *opt)
+static void
+remove_config(const char *dir)
 {
-	static const char * const opts[] = {
-		"-c", "--port", "--plugin-dir", "-d", "--write-config"
-	};
-	size_t n;
+	char path[PATH_MAX];
 
-	for (n = 0; n < LWS_ARRAY_SIZE(opts); n++)
-		if (!strcmp(opt, opts[n]))
-			return 1;
-
-	return 0;
+	lws_snprintf(path, sizeof(path), "%s/conf.d/localhost", dir);
+	unlink(path);
+	lws_snprintf(path, sizeof(path), "%s/conf.d", dir);
+	rmdir(path);
+	lws_snprintf(path, sizeof(path), "%s/conf", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
-/* decimal digits only, in min..max */
 static int
-parse_int(const char *s, int min, int max, int *out)
+is(const char *a, const char *s, const char *l)
 {
-	char *end;
-	long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtol(s, &end, 10);
-	if (*end || v < min || v > max)
-		return -1;
-	*out = (int)v;
-
-	return 0;
+	return !strcmp(a, s) || (l && !strcmp(a, l));
 }
 
 int
 main(int argc, const char **argv)
 {
-	const char *dir = NULL, *write_dir = NULL;
-	const char *plugin_dirs[MAX_CMDLINE_PLUGIN_DIRS + 1];
-	int logs = LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE;
-	int port = -1, check = 0, n_pd = 0, n, r;
-	struct lwstp_server server;
-	struct lwstp_conf conf;
-	struct sigaction sa;
-	char err[512];
+	char demo[PATH_MAX], plugins[PATH_MAX], tmp[] = "/tmp/lwstp-server-XXXXXX";
+	const char *write_dir = NULL;
+	struct lwstp_server_opts o;
+	int port = 7681, port_given = 0, check = 0, no_default = 0, n, r;
+	const char *p_dirs[MAX_P];
+	int count_p = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.logs = LLL_USER | LLL_ERR | LLL_WARN | LLL_NOTICE;
 
 	for (n = 1; n < argc; n++) {
 		const char *a = argv[n], *v = n + 1 < argc ? argv[n + 1] : NULL;
+		int takes = is(a, "-c", "--configdir") ||
+			    is(a, "-d", "--debug") ||
+			    is(a, "-p", "--plugin-dir") ||
+			    is(a, "--port", NULL) ||
+			    is(a, "--write-config", NULL);
 
-		if (!strcmp(a, "--check")) {
-			check = 1;
-			continue;
-		}
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		if (is(a, "-h", "--help")) {
 			usage(stdout);
 			return 0;
 		}
-		if (!takes_value(a) || !v) {
+		if (is(a, "--version", NULL)) {
+			printf("lwstp-server %s, libwebsockets %s, _lws_ddir_ "
+			       "is %s\n", LWSTP_VERSION,
+			       lws_get_library_version(), LWS_INSTALL_DATADIR);
+			return 0;
+		}
+		if (is(a, "--check", NULL)) {
+			check = 1;
+			continue;
+		}
+		if (is(a, "-n", "--no-default-plugins")) {
+			no_default = 1;
+			continue;
+		}
+		if (!takes || !v) {
 			fprintf(stderr, "lwstp-server: %s: %s\n", a,
-				takes_value(a) ? "needs a value" :
-						 "unknown option");
+				takes ? "needs a value" : "unknown option");
 			usage(stderr);
 			return 1;
 		}
 		n++;
-		if (!strcmp(a, "-c"))
-			dir = v;
-		else if (!strcmp(a, "--write-config"))
+		if (is(a, "-c", "--configdir"))
+			o.dir = v;
+		else if (is(a, "--write-config", NULL))
 			write_dir = v;
-		else if (!strcmp(a, "-d")) {
-			if (parse_int(v, 0, (1 << LLL_COUNT) - 1, &logs)) {
+		else if (is(a, "-d", "--debug")) {
+			if (parse_int(v, 0, (1 << LLL_COUNT) - 1, &o.logs)) {
 				fprintf(stderr, "lwstp-server: -d %s: not a "
 					"log level bitmap (0..%d)\n", v,
 					(1 << LLL_COUNT) - 1);
 				return 1;
 			}
-		}
-		else if (!strcmp(a, "--port")) {
+		} else if (is(a, "--port", NULL)) {
 			if (parse_int(v, 0, 65535, &port)) {
 				fprintf(stderr, "lwstp-server: --port %s: not "
 					"a port (0..65535)\n", v);
 				return 1;
 			}
+			port_given = 1;
 		} else {
-			if (n_pd == MAX_CMDLINE_PLUGIN_DIRS) {
+			if (count_p == MAX_P) {
 				fprintf(stderr, "lwstp-server: more than %d "
-					"--plugin-dir\n",
-					MAX_CMDLINE_PLUGIN_DIRS);
+					"-p\n", MAX_P);
 				return 1;
 			}
-			plugin_dirs[n_pd++] = v;
+			p_dirs[count_p++] = v;
 		}
 	}
-	lws_set_log_level(logs, NULL);
-
-	memset(&conf, 0, sizeof(conf));
-	memset(&server, 0, sizeof(server));
+	lws_set_log_level(o.logs, NULL);
 
 	if (write_dir)
-		return load_default(&conf, err, sizeof(err), write_dir) > 0 ?
-									0 : 1;
-
-	r = dir ? lwstp_conf_load_dir(dir, &conf, err, sizeof(err)) :
-		  load_default(&conf, err, sizeof(err), NULL);
-	if (r) {
-		fprintf(stderr, "lwstp-server: %s\n", err);
-		goto bail;
-	}
-	if (!conf.count_vhosts) {
-		fprintf(stderr, "lwstp-server: %s: no vhost configured\n",
-			dir ? dir : "(built-in)");
-		goto bail;
+		return write_config(write_dir, port) ? 1 : 0;
+	if (o.dir && port_given) {
+		fprintf(stderr, "lwstp-server: --port is for the built-in "
+			"config; with -c, the config's \"port\"s stand\n");
+		return 1;
 	}
 
-	if (n_pd) {	/* --plugin-dir replaces the config's dirs */
-		for (n = 0; n < n_pd; n++)
-			conf.plugin_dirs[n] = plugin_dirs[n];
-		conf.plugin_dirs[n_pd] = NULL;
-		conf.count_plugin_dirs = n_pd;
+	lwstp_default_dirs(demo, sizeof(demo), plugins, sizeof(plugins));
+	if (!no_default)
+		o.plugin_dirs[o.count_plugin_dirs++] = plugins;
+	for (n = 0; n < count_p; n++)
+		o.plugin_dirs[o.count_plugin_dirs++] = p_dirs[n];
+
+	if (!o.dir) {
+		if (!port && (port = free_port()) < 0) {
+			fprintf(stderr, "lwstp-server: no free port\n");
+			return 1;
+		}
+		if (!mkdtemp(tmp) || write_config(tmp, port)) {
+			fprintf(stderr, "lwstp-server: %s: %s\n", tmp,
+				strerror(errno));
+			return 1;
+		}
+		o.dir = tmp;
 	}
 
-	if (lwstp_server_plugins_load(&server, &conf))
-		goto bail;
-	if (lwstp_server_check(&server, &conf, err, sizeof(err))) {
-		fprintf(stderr, "lwstp-server: %s\n", err);
-		goto bail;
-	}
-	if (check) {
-		printf("lwstp-server: config ok: %d vhost%s, %d warning%s\n",
-		       conf.count_vhosts, conf.count_vhosts == 1 ? "" : "s",
-		       conf.warnings, conf.warnings == 1 ? "" : "s");
-		lwstp_server_destroy(&server);
-		lwstp_conf_destroy(&conf);
-		return 0;
-	}
+	r = check ? lwstp_server_check(&o, 0) : lwstp_supervise(&o);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sig_handler;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	if (o.dir == tmp)
+		remove_config(tmp);
 
-	if (lwstp_server_create(&server, &conf, port))
-		goto bail;
-	g_context = server.context;
-
-	for (n = 0; n < server.count_vhosts; n++) {
-		const struct lwstp_conf_vhost *vh = conf.vhosts;
-		int i;
-
-		for (i = 0; i < n; i++)
-			vh = vh->next;
-		printf("lwstp-server: vhost \"%s\" on %s://%s:%d/\n",
-		       vh->name, vh->ssl_cert ? "https" : "http",
-		       vh->iface ? vh->iface : "*",
-		       lws_get_vhost_listen_port(server.vhosts[n].vhost));
-	}
-	printf("lwstp-server: ready\n");
-	fflush(stdout);
-
-	n = 0;
-	while (n >= 0 && !interrupted)
-		n = lws_service(server.context, 0);
-
-	g_context = NULL;
-	lwstp_server_destroy(&server);
-	lwstp_conf_destroy(&conf);
-	printf("lwstp-server: stopped\n");
-
-	return 0;
-
-bail:
-	g_context = NULL;
-	lwstp_server_destroy(&server);
-	lwstp_conf_destroy(&conf);
-
-	return 1;
+	return r;
 }
