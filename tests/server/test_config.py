@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""lwstp-server on lwsws configuration directories.
+"""lwstp-server on lwsws configuration directories (lws's own loader).
 
 usage: test_config.py LWSTP-SERVER CONFTEST-PLUGIN-DIR
 
 Good configurations: two vhosts from two conf.d files, each with the
 conftest plugin and its own options (delivered as per-vhost options at
 PROTOCOL_INIT), file and callback mounts, headers, the "default" protocol,
-comments, skipped file names, unknown keys (a warning naming file and line).
-Bad ones: the server exits non-zero and its message names the file, the
-line and the key."""
+comments, skipped file names, keys lws's loader does not know (a warning
+naming file and line).  Bad ones, the options of a plugin included: the
+server exits non-zero, with --check or without, and its message names the
+file, the line and the key.  Privileges and client certificates."""
 
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,8 +22,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from lwstptest import (ReadyServer, Tally, free_port,  # noqa: E402
-                       http_get_sync, http_json, run)
+from lwstptest import (ReadyServer, Tally,  # noqa: E402
+                       http_get_sync, http_json, run, start_on_free_ports)
 
 try:
     import websockets
@@ -81,6 +83,22 @@ def vhost(name, port, www, opts, extra=""):
 """ % (name, port, name, www, json.dumps(opts), extra)
 
 
+def serve(make, args=(), n=1):
+    """lwstp-server -c make(port, ...) with n ports free now, started
+    (again with other ports if one was taken meanwhile)"""
+    def started(ports):
+        srv = ReadyServer(BIN, ["-c", make(*ports)] + list(args))
+        srv.start()
+        return srv
+    return start_on_free_ports(started, n)
+
+
+def server_pid(s):
+    """the serving process's pid (lwstp-server's root process forks it)"""
+    m = re.search(r"lwstp-server: server pid (\d+)", s.out)
+    return int(m.group(1)) if m else None
+
+
 async def ws_greeting(port, host):
     async with websockets.connect("ws://127.0.0.1:%d/" % port,
                                   extra_headers={"Host": host},
@@ -92,31 +110,33 @@ def test_good(tmp):
     www = os.path.join(tmp, "www")
     write(os.path.join(www, "index.html"), "<p>hello lwstp</p>\n")
     write(os.path.join(www, "note.lwstp"), "extra mimetype\n")
-    pa, pb = free_port(), free_port()
-    d = conf_dir(tmp, "good", GLOBAL, {
-        "10-a": vhost("alpha", pa, www,
-                      {"status": "ok", "default": "1", "threads": "3",
-                       "quote": "a \"b\" \\ c"},
-                      ',\n    "unknown-vhost-key": "x"'),
-        "20-b": vhost("beta", pb, www, {"colour": "blue"}),
-        ".hidden": "not json at all",
-        "backup~": "not json either",
-    })
 
+    def make(pa, pb):
+        return conf_dir(tmp, "good", GLOBAL, {
+            "10-a": vhost("alpha", pa, www,
+                          {"status": "ok", "default": "1", "threads": "3",
+                           "quote": "a \"b\" \\ c"},
+                          ',\n    "unknown-vhost-key": "x"'),
+            "20-b": vhost("beta", pb, www, {"colour": "blue"}),
+            "backup~": "not json: lws skips names with a '~'",
+        })
+
+    d = make(1, 2)
     rc, out, err = run(BIN, ["-c", d, "--check"])
     R.check(rc == 0 and "config ok: 2 vhosts, 1 warning" in out,
             "--check accepts the good config", out + err)
     R.check("10-a:" in err and "unknown-vhost-key" in err and
-            "unknown key" in err,
+            "not a key of lws's loader" in err,
             "unknown key: warning names file, line and key", err)
 
-    s = ReadyServer(BIN, ["-c", d])
-    if not R.check(s.start(), "server starts on the good config",
+    s = serve(make, n=2)
+    if not R.check(s.ready, "server starts on the good config",
                    s.out + s.err):
         s.stop()
         return
-    R.check(s.ports == [pa, pb], "both vhosts listen on their ports",
-            str(s.ports))
+    pa, pb = s.ports
+    R.check(len(s.ports) == 2 and pa != pb,
+            "both vhosts listen on their ports", str(s.ports))
 
     st, hd, body = http_get_sync(pa, "/")
     R.check(st == 200 and b"hello lwstp" in body, "file mount serves /",
@@ -190,7 +210,17 @@ def bad_cases(tmp):
          ["/conf:2:", "global", "must be an object"]),
         ("wrong type in global", {"conf": '{"global": {\n'
                                   '"count-threads": {"n": 1}}}'},
-         ["/conf:2:", "global.count-threads", "must be a string"]),
+         ["/conf:2:", "global.count-threads", "must be a number"]),
+        ("a dotfile in conf.d is read (as lws reads it)",
+         {"conf.d/.hidden": "not json at all"},
+         ["conf.d/.hidden:1:", "bad JSON"]),
+        ("TLS without init-ssl", {"conf.d/x": '{"vhosts": [{"name": "v",'
+                                  ' "port": "80",\n"host-ssl-cert": "/c", '
+                                  '"host-ssl-key": "/k"}]}'},
+         ["conf.d/x:1:", "\"init-ssl\" is not on", "plain http"]),
+        ("a protocol refusing its options",
+         {"conf.d/x": vhost("v", p, www, {"fail-init": "1"})},
+         ["conf.d/x:3:", "vhost \"v\"", "refused its options"]),
         ("trailing garbage", {"conf.d/x": good_vh + "\n}\n"},
          ["conf.d/x:%d:" % (good_vh.count("\n") + 2), "(top level)",
           "after the top-level object"]),
@@ -200,11 +230,12 @@ def bad_cases(tmp):
                               '"port": "80", "ws-protocols": '
                               '[{"no-such-protocol": {}}]}]}'},
          ["conf.d/x:2:", "\"v\"", "no-such-protocol"]),
-        ("callback mount without its protocol",
-         {"conf.d/x": '{"vhosts": [\n{"name": "v", "port": "80", '
-          '"mounts": [{"mountpoint": "/s", "origin": '
-          '"callback://lwstp-conftest"}]}]}'},
-         ["conf.d/x:2:", "\"/s\"", "not in this vhost's \"ws-protocols\""]),
+        ("callback mount to a protocol no plugin has",
+         {"conf.d/x": '{"vhosts": [{"name": "v", "port": "80", '
+          '"mounts": [\n{"mountpoint": "/s", "origin": '
+          '"callback://no-such-protocol"}]}]}'},
+         ["conf.d/x:2:", "\"/s\"", "no plugin provides protocol "
+          "\"no-such-protocol\""]),
     ]
 
 
@@ -235,16 +266,6 @@ def test_runtime_failures(tmp):
     R.check(rc != 0 and os.path.join(d, "conf") in err and
             "cannot open" in err, "missing conf: named", err)
 
-    # a protocol refusing its options at PROTOCOL_INIT stops the server
-    d = conf_dir(tmp, "failinit", GLOBAL,
-                 {"x": vhost("v", free_port(), www, {"fail-init": "1"})})
-    s = ReadyServer(BIN, ["-c", d, "--port", "0"])
-    started = s.start()
-    rc = s.wait_exit(60) if not started else s.stop()
-    R.check(not started and rc == 1 and "failed init" in s.err,
-            "protocol init failure: exit 1, no crash", "rc=%s %s" %
-            (rc, s.err[-400:]))
-
     # the port is taken
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -253,23 +274,32 @@ def test_runtime_failures(tmp):
     d = conf_dir(tmp, "busy", GLOBAL, {"x": vhost("v", port, www, {})})
     rc, out, err = run(BIN, ["-c", d])
     busy.close()
-    R.check(rc == 1 and "vhost \"v\"" in err and "x:" in err,
-            "port in use: exit 1, vhost named", err[-400:])
+    R.check(rc == 1 and "ERROR on binding" in err and
+            "Failed to create vhost v" in err,
+            "port in use: exit 1, lws names the vhost", err[-400:])
 
-    # --port and --plugin-dir override the config
+    # the config's plugin dir is used; -p adds one, -n drops the server's
     d = conf_dir(tmp, "override", GLOBAL.replace(PLUGINS, "/nonexistent"),
                  {"x": vhost("v", 1, www, {"k": "v"})})
     rc, out, err = run(BIN, ["-c", d, "--check"])
-    R.check(rc != 0 and "lwstp-conftest" in err,
+    R.check(rc != 0 and "lwstp-conftest" in err and "/nonexistent" in err,
             "plugin dir from the config is used", err[-300:])
-    s = ReadyServer(BIN, ["-c", d, "--port", "0", "--plugin-dir", PLUGINS])
-    ok = s.start()
-    if R.check(ok and s.port > 1, "--port 0 --plugin-dir override",
-               s.out + s.err[-300:]):
+    rc, out, err = run(BIN, ["-c", d, "--check", "-n", "-p", PLUGINS])
+    R.check(rc == 0, "-p adds a plugin dir", err[-300:])
+
+    def make(port):
+        return conf_dir(tmp, "override", GLOBAL.replace(
+            PLUGINS, "/nonexistent"), {"x": vhost("v", port, www,
+                                                  {"k": "v"})})
+    s = serve(make, ["-p", PLUGINS])
+    if R.check(s.ready, "served with -p", s.out + s.err[-300:]):
         st, j = http_json(s.port, "/ct")
         R.check(st == 200 and j["options"] == {"k": "v"},
-                "served on the overriding port", str(j))
+                "the plugin from -p serves", str(j))
     R.check(s.stop() == 0, "clean stop")
+    rc, out, err = run(BIN, ["-c", d, "--port", "0"])
+    R.check(rc == 1 and "--port is for the built-in config" in err,
+            "--port with -c refused: the config's ports stand", err)
 
     rc, out, err = run(BIN, ["--port", "x"])
     R.check(rc != 0 and "--port" in err, "bad --port refused", err)
@@ -282,7 +312,8 @@ def test_runtime_failures(tmp):
                 bad in err, "bad -d %r refused" % bad, err[-300:])
     rc, out, err = run(BIN, ["--help"])
     R.check(rc == 0 and out.startswith("usage: lwstp-server") and
-            "default 1031: user, err, warn, notice" in out and not err,
+            "(default 1031: err, warn,\n" in out and "SIGHUP reloads" in out
+            and not err,
             "--help: usage and the true defaults on stdout", out + err)
 
 
@@ -305,15 +336,18 @@ def test_privileges(tmp):
         print("SKIP privilege drop: not root")
         return
     www = os.path.join(tmp, "www")
-    d = conf_dir(tmp, "privs", GLOBAL.replace(
+    s = serve(lambda port: conf_dir(tmp, "privs", GLOBAL.replace(
         '"init-ssl": "no"', '"init-ssl": "no", "uid": "65534", '
-        '"gid": "65534"'), {"x": vhost("v", 1, www, {})})
-    s = ReadyServer(BIN, ["-c", d, "--port", "0"])
-    if R.check(s.start(), "uid/gid config: starts as root", s.err[-400:]):
-        uids, gids = proc_ids(s.proc.pid)
+        '"gid": "65534"'), {"x": vhost("v", port, www, {})}))
+    if R.check(s.ready and server_pid(s), "uid/gid config: starts as root",
+               s.err[-400:]):
+        uids, gids = proc_ids(server_pid(s))
         R.check(uids == [65534] * 4 and gids == [65534] * 4,
-                "then runs as uid 65534, gid 65534", "uids %r gids %r" %
-                (uids, gids))
+                "then the server runs as uid 65534, gid 65534",
+                "uids %r gids %r" % (uids, gids))
+        uids, gids = proc_ids(s.proc.pid)
+        R.check(uids == [0] * 4, "its root process stays root (to fork "
+                "the next server at a reload, as lwsws)", str(uids))
         st, j = http_json(s.port, "/ct")
         R.check(st == 200, "and still serves", str(st))
     R.check(s.stop() == 0, "clean stop as the unprivileged user",
@@ -321,7 +355,7 @@ def test_privileges(tmp):
     d = conf_dir(tmp, "privs-bad", GLOBAL.replace(
         '"init-ssl": "no"', '"init-ssl": "no", "username": '
         '"no-such-user-lwstp"'), {"x": vhost("v", 1, www, {})})
-    rc, out, err = run(BIN, ["-c", d, "--port", "0"])
+    rc, out, err = run(BIN, ["-c", d])
     R.check(rc == 1 and "unknown username no-such-user-lwstp" in err,
             "an unknown username: refused to start, lws says why",
             err[-400:])
@@ -362,11 +396,10 @@ def test_client_cert(tmp):
     extra = (',\n    "host-ssl-cert": "%s", "host-ssl-key": "%s",\n'
              '    "host-ssl-ca": "%s", "client-cert-required": "1"' %
              (p("server.pem"), p("server.key"), p("ca.pem")))
-    d = conf_dir(tmp, "ccert", GLOBAL.replace('"init-ssl": "no"',
-                                              '"init-ssl": "yes"'),
-                 {"x": vhost("v", 1, www, {}, extra)})
-    s = ReadyServer(BIN, ["-c", d, "--port", "0"])
-    if R.check(s.start(), "client-cert-required: starts", s.err[-400:]):
+    s = serve(lambda port: conf_dir(
+        tmp, "ccert", GLOBAL.replace('"init-ssl": "no"', '"init-ssl": "yes"'),
+        {"x": vhost("v", port, www, {}, extra)}))
+    if R.check(s.ready, "client-cert-required: starts", s.err[-400:]):
         url = "https://127.0.0.1:%d/" % s.port
 
         def curl(*args):

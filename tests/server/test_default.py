@@ -8,7 +8,8 @@ libprotocol_lws_threadpool.so in the build tree by itself (lws_plugins_init
 on its compiled-in plugin dir), serve the demo page at / and the pool's
 /status, run jobs over ws and HTTP, and stop cleanly on SIGTERM.  Then the
 same with --plugin-dir, and the built-in config written out with
---write-config and loaded back with -c."""
+--write-config and loaded back with -c (lws's loader reads it either way:
+without -c the server writes it to a temporary directory)."""
 
 import asyncio
 import json
@@ -19,7 +20,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from lwstptest import (ReadyServer, Tally, expected_sha256,  # noqa: E402
-                       http_get_sync, http_json, run)
+                       http_get_sync, http_json, run, start_on_free_ports)
 
 import websockets
 
@@ -74,9 +75,15 @@ async def ws_jobs(port):
                 "ws: attach by token on a new connection", str(seen))
 
 
-def check_server(args, what):
+def started(args):
     s = ReadyServer(BIN, args)
-    if not R.check(s.start(), "%s: starts" % what, s.out + s.err[-800:]):
+    s.start()
+    return s
+
+
+def check_server(s, what):
+    """s: a ReadyServer, started"""
+    if not R.check(s.ready, "%s: starts" % what, s.out + s.err[-800:]):
         s.stop()
         return
     port = s.port
@@ -127,8 +134,8 @@ def main():
         R.check(False, "plugin present")
         return R.summary()
 
-    check_server(["--port", "0"], "built-in config")
-    check_server(["--port", "0", "--plugin-dir", PLUGINS],
+    check_server(started(["--port", "0"]), "built-in config")
+    check_server(started(["--port", "0", "--plugin-dir", PLUGINS]),
                  "built-in config, --plugin-dir")
 
     with tempfile.TemporaryDirectory(prefix="lwstp-default-") as tmp:
@@ -141,7 +148,11 @@ def main():
         rc, out, err = run(BIN, ["-c", d, "--check"])
         R.check(rc == 0 and "config ok: 1 vhost, 0 warnings" in out,
                 "the written config checks clean", out + err)
-        check_server(["-c", d, "--port", "0"], "written config")
+
+        def written(ports):     # the same, on a port free now
+            run(BIN, ["--write-config", d, "--port", str(ports[0])])
+            return started(["-c", d])
+        check_server(start_on_free_ports(written, 1), "written config")
     return R.summary()
 
 

@@ -39,7 +39,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from lwstptest import ReadyServer, Tally  # noqa: E402
+from lwstptest import (ReadyServer, Tally,  # noqa: E402
+                       start_on_free_ports)
 
 import websockets
 
@@ -463,10 +464,11 @@ async def drive_tls(cdp, base):
     await cdp.screenshot(os.path.join(SHOTS, "demo-https.png"))
 
 
-def write_config(d, tls):
-    """the built-in config, with a long job deadline and 4 GiB jobs, and
-    for tls a certificate made here"""
-    rc = subprocess.run([BIN, "--write-config", d], capture_output=True)
+def write_config(d, tls, port):
+    """the built-in config on port, with a long job deadline and 4 GiB
+    jobs, and for tls a certificate made here"""
+    rc = subprocess.run([BIN, "--write-config", d, "--port", str(port)],
+                        capture_output=True)
     if rc.returncode:
         raise RuntimeError("--write-config: %r" % rc)
     vh = os.path.join(d, "conf.d", "localhost")
@@ -495,9 +497,14 @@ def write_config(d, tls):
 
 def run_one(tls):
     cfg = tempfile.mkdtemp(prefix="lwstp-demo-conf-")
-    write_config(cfg, tls)
-    server = ReadyServer(BIN, ["-c", cfg, "--port", "0"])
-    if not R.check(server.start(), "server starts (%s)" %
+
+    def started(ports):     # on a port free now (again if it was taken)
+        write_config(cfg, tls, ports[0])
+        srv = ReadyServer(BIN, ["-c", cfg])
+        srv.start()
+        return srv
+    server = start_on_free_ports(started, 1)
+    if not R.check(server.ready, "server starts (%s)" %
                    ("https" if tls else "http"),
                    server.out + server.err[-500:]):
         server.stop()

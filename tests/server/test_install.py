@@ -7,6 +7,7 @@ installed binary, also after the whole install tree is moved.
 usage: test_install.py BUILD-DIR"""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from lwstptest import (ReadyServer, Tally, http_get_sync,  # noqa: E402
-                       http_json)
+                       http_json, start_on_free_ports)
 
 BUILD = sys.argv[1]
 R = Tally(verbose=True)
@@ -75,8 +76,22 @@ def service_files(prefix):
     R.check(r.returncode == 0 and b"config ok" in r.stdout,
             "the example config passes --check",
             (r.stdout + r.stderr).decode(errors="replace")[-500:])
-    s = ReadyServer(binary, ["-c", etc, "--port", "0"])
-    if R.check(s.start(), "the example config: starts", s.err[-500:]):
+
+    def started(ports):     # a copy, on a port free now
+        d = os.path.join(os.path.dirname(etc), "etc-copy")
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(etc, d)
+        f = os.path.join(d, "conf.d", "localhost")
+        with open(f) as fh:
+            text = fh.read()
+        with open(f, "w") as fh:
+            fh.write(re.sub(r'"port": "\d+"', '"port": "%d"' % ports[0],
+                            text))
+        srv = ReadyServer(binary, ["-c", d])
+        srv.start()
+        return srv
+    s = start_on_free_ports(started, 1)
+    if R.check(s.ready, "the example config: starts", s.err[-500:]):
         st, _hd, body = http_get_sync(s.port, "/")
         R.check(st == 200 and b"lws-threadpool demo" in body,
                 "the example config serves the demo page", str(st))
