@@ -80,6 +80,12 @@ struct lwstp_plugin_counters {
 
 extern struct lwstp_plugin_counters lwstp_plugin_ctr;	/* task.c */
 
+/* one more of counter f, process-wide and on the job's vhost */
+#define LWSTP_CTR_INC(vhd, f) do { \
+		atomic_fetch_add(&lwstp_plugin_ctr.f, 1); \
+		atomic_fetch_add(&(vhd)->ctr.f, 1); \
+	} while (0)
+
 /* one per vhost */
 struct lwstp_pvh {
 	struct lws_context	*cx;
@@ -89,6 +95,9 @@ struct lwstp_pvh {
 	struct lwstp_kept_table	kt;
 	lws_dll2_owner_t	conns;	/* struct lwstp_pss (service thread) */
 	uint64_t		next_id; /* (service thread) */
+	/* this vhost's jobs (bad_cleanups stays 0: a bad user has no
+	 * vhost); logged when its pool is destroyed */
+	struct lwstp_plugin_counters ctr;
 	char			inited;
 };
 

@@ -89,6 +89,17 @@ vhd_destroy(struct lwstp_pvh *vhd)
 	lws_threadpool_destroy(vhd->tp);
 	vhd->tp = NULL;
 
+	/* so a log tells whether each job got exactly one cleanup, whatever
+	 * the server (bad: process-wide, a bad user has no vhost) */
+	lwsl_notice("lws-threadpool: vhost '%s': pool destroyed: enqueued=%llu "
+		    "cleanups=%llu detached=%llu finished=%llu bad=%llu\n",
+		    lws_get_vhost_name(vhd->vh),
+		    atomic_load(&vhd->ctr.jobs_enqueued),
+		    atomic_load(&vhd->ctr.jobs_cleaned),
+		    atomic_load(&vhd->ctr.jobs_cleaned_detached),
+		    atomic_load(&vhd->ctr.jobs_finished),
+		    atomic_load(&lwstp_plugin_ctr.bad_cleanups));
+
 	/* connections still here lose their (now freed) tasks and watches */
 	while (vhd->conns.head)
 		conn_forget(lws_container_of(vhd->conns.head,

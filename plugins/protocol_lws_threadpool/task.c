@@ -65,7 +65,7 @@ job_step(struct lwstp_job *job)
 			return job_stopped(job);
 		}
 		job->out.kind = OUT_RESULT;
-		atomic_fetch_add(&lwstp_plugin_ctr.jobs_finished, 1);
+		LWSTP_CTR_INC(job->vhd, jobs_finished);
 		if (job->rec)
 			lwstp_kept_publish(&job->vhd->kt, job->rec, job->size,
 					   LWSTP_KEPT_FINISHED,
@@ -115,6 +115,7 @@ static void
 job_cleanup(struct lws *wsi, void *user)
 {
 	struct lwstp_job *job = (struct lwstp_job *)user;
+	struct lwstp_pvh *vhd;
 
 	if (!job || job->magic != JOB_MAGIC) {
 		/* counted, not logged: this may be a worker */
@@ -130,11 +131,12 @@ job_cleanup(struct lws *wsi, void *user)
 		lwstp_kept_unref(&job->vhd->kt, job->rec);
 	}
 	if (!wsi)
-		atomic_fetch_add(&lwstp_plugin_ctr.jobs_cleaned_detached, 1);
+		LWSTP_CTR_INC(job->vhd, jobs_cleaned_detached);
 
+	vhd = job->vhd;
 	job->magic = 0;
 	free(job);
-	atomic_fetch_add(&lwstp_plugin_ctr.jobs_cleaned, 1);
+	LWSTP_CTR_INC(vhd, jobs_cleaned);
 }
 
 /*
@@ -199,7 +201,7 @@ lwstp_plugin_job_start(struct lwstp_pvh *vhd, struct lws *wsi, uint64_t size,
 		       r == LWSTP_E_SHUTTING_DOWN ? "shutting-down" :
 						    "internal";
 	}
-	atomic_fetch_add(&lwstp_plugin_ctr.jobs_enqueued, 1);
+	LWSTP_CTR_INC(vhd, jobs_enqueued);
 	*pjob = job;
 
 	return NULL;
