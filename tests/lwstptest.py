@@ -104,14 +104,61 @@ def expected_sha256(size):
     return h.hexdigest()
 
 
+COUNTERS_RE = r"(enqueued=\d+(?: \w+=\d+)*)"
+
+
+def _counters(kvs):
+    return {k: int(v) for k, v in (kv.split("=") for kv in kvs.split())}
+
+
 def exit_line(text, name):
     """{counter: value} of the exit line "NAME: enqueued=X cleanups=Y ..."
     in text, or None."""
-    m = re.search(r"%s: (enqueued=\d+(?: \w+=\d+)*)" % re.escape(name), text)
-    if not m:
-        return None
-    return {k: int(v) for k, v in
-            (kv.split("=") for kv in m.group(1).split())}
+    m = re.search(r"%s: %s" % (re.escape(name), COUNTERS_RE), text)
+    return _counters(m.group(1)) if m else None
+
+
+def pool_totals(text):
+    """{vhost: {counter: value}} of the lws-threadpool plugin's lines at
+    the destruction of each vhost's pool (its PROTOCOL_DESTROY), "lws-
+    threadpool: vhost 'NAME': pool destroyed: enqueued=X cleanups=Y
+    detached=Z finished=W bad=B", in text (a server's log)."""
+    return {m.group(1): _counters(m.group(2)) for m in re.finditer(
+        r"lws-threadpool: vhost '([^']*)': pool destroyed: " + COUNTERS_RE,
+        text)}
+
+
+def write_lwsws_conf(d, glob, vhosts):
+    """An lwsws config tree in directory d: d/conf with {"global": glob}
+    and, for each vhost (a dict with its "name"), d/conf.d/NAME with
+    {"vhosts": [vhost]}.  Returns d."""
+    os.makedirs(os.path.join(d, "conf.d"), exist_ok=True)
+    with open(os.path.join(d, "conf"), "w") as f:
+        json.dump({"global": glob}, f, indent=1)
+    for vh in vhosts:
+        with open(os.path.join(d, "conf.d", vh["name"]), "w") as f:
+            json.dump({"vhosts": [vh]}, f, indent=1)
+    return d
+
+
+def bind_failed(err):
+    """lws could not bind a listen socket (its lwsl_err, lib/core-net/
+    network.c): the port picked was taken meanwhile"""
+    return "ERROR on binding" in err
+
+
+def start_on_free_ports(make, n, attempts=3):
+    """make(ports) with n ports free now: a server, started (its .ready
+    True if it serves); again with new ports, at most attempts times, while
+    it failed because a port was taken before it bound it.  Returns the
+    last server."""
+    for _ in range(attempts):
+        srv = make([free_port() for _ in range(n)])
+        if srv.ready or not bind_failed(srv.err):
+            return srv
+        srv.kill()
+        srv.cleanup()
+    return srv
 
 
 # --- the tally ---------------------------------------------------------------
@@ -504,7 +551,7 @@ class ReadyServer:
         self.binary = binary
         self.args = list(args)
         self.env = env
-        self.ready = ready
+        self.ready_re = ready
         self.ports_re = ports
         self.proc = None
         self.out = ""
@@ -528,7 +575,7 @@ class ReadyServer:
             if not data:
                 return False            # it exited
             self.out += data
-            if re.search(self.ready, self.out):
+            if re.search(self.ready_re, self.out):
                 self.ports = [int(p) for g in
                               re.findall(self.ports_re, self.out)
                               for p in g.split()]
@@ -538,6 +585,11 @@ class ReadyServer:
     @property
     def port(self):
         return self.ports[0] if self.ports else None
+
+    @property
+    def ready(self):
+        """start() saw it say it is ready"""
+        return bool(re.search(self.ready_re, self.out))
 
     @property
     def err(self):
@@ -579,6 +631,127 @@ class ReadyServer:
     def cleanup(self):
         """Removes the stderr file (.err is "" after this)."""
         self.tmp.cleanup()
+
+
+PR_SET_CHILD_SUBREAPER = 36     # <linux/prctl.h>
+
+
+def become_subreaper():
+    """Orphans of our children become our children (and ours to reap):
+    lwsws's serving process, whose parent exits first."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0):
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def children_of(pid):
+    """pids whose parent is pid (from /proc/*/stat)"""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        if int(st[st.rindex(")") + 2:].split()[1]) == pid:
+            kids.append(int(d))
+    return kids
+
+
+class LwswsServer(ReadyServer):
+    """Upstream's lwsws (lwsws/main.c of lws 4.1.6) on a config directory
+    (write_lwsws_conf()), with -n (no default plugin dir) and args.
+
+    lwsws forks: the root process stays and a child serves.  It prints
+    nothing when ready: start() returns True once a GET of probe is
+    answered (any status) on every port in ports, False if the serving
+    process failed ("Context creation failed": the root stays up, so that
+    line is what tells) or timeout passed.  The signals: the child destroys
+    its context cleanly on SIGINT; the root, on SIGINT, sleeps 2 s, SIGTERMs
+    the children and exits 0; SIGTERM kills the root at once.  So stop()
+    sends SIGINT to the process group (lwsws runs in a session of its own)
+    and returns the serving child's exit status, which this process can
+    collect as a subreaper (become_subreaper()) once the root is gone.
+    env: e.g. LD_LIBRARY_PATH for the lws that lwsws was built with (its
+    binary has no RUNPATH)."""
+
+    def __init__(self, binary, confdir, ports, args=(), env=None,
+                 probe="/status"):
+        super().__init__(binary, ["-n", "-c", confdir] + list(args), env=env)
+        self.ports = list(ports)
+        self.probe = probe
+        self.child = None
+
+    @property
+    def ready(self):
+        """start() saw it serve (and stop() has not reaped it yet)"""
+        return self.child is not None
+
+    def start(self, timeout=60):
+        become_subreaper()
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [self.binary] + self.args, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=err, env=self.env,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        left = list(self.ports)
+        while left and time.monotonic() < deadline:
+            if self.proc.poll() is not None or \
+                    "Context creation failed" in self.err:
+                return False
+            try:
+                http_get_sync(left[0], self.probe, timeout=2)
+                left.pop(0)
+                continue
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)        # polling a starting process
+        kids = children_of(self.proc.pid)
+        if left or len(kids) != 1:
+            return False
+        self.child = kids[0]
+        return True
+
+    def _reap_child(self, timeout):
+        """the child's exit status (-N: killed by signal N); past timeout
+        it is killed and None returned"""
+        deadline = time.monotonic() + timeout
+        killed = False
+        while True:
+            try:
+                pid, st = os.waitpid(self.child, os.WNOHANG)
+            except ChildProcessError:   # not ours: the root still runs
+                pid, st, killed = self.child, 0, True
+            if pid:
+                self.child = None
+                return None if killed else os.waitstatus_to_exitcode(st)
+            if not killed and time.monotonic() > deadline:
+                os.kill(self.child, signal.SIGKILL)
+                killed = True
+            time.sleep(0.02)        # waiting for a process's exit
+
+    def stop(self, timeout=60):
+        """SIGINT to lwsws's process group; the serving process's exit
+        status (None if a process had to be killed)"""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        root = self._drain(timeout)
+        if self.child is None:
+            return None
+        rc = self._reap_child(timeout)
+        return rc if root == 0 else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self.child is not None:
+            self._reap_child(10)
 
 
 def run(binary, args, timeout=60):

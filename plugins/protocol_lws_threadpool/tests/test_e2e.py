@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 
 import websockets
@@ -43,7 +44,6 @@ TIMEOUT = 60            # seconds any single wait may take
 TALLY = L.Tally()
 check = TALLY.check
 servers = []            # every server started, so none outlives the test
-SERVER_ARGS = []        # given after the binary: passed to every server
 
 # the ws clients' options (websockets' defaults but for the timeout)
 WS_OPTS = {"open_timeout": TIMEOUT, "close_timeout": 10, "ping_interval": 20,
@@ -52,24 +52,28 @@ WS_OPTS = {"open_timeout": TIMEOUT, "close_timeout": 10, "ping_interval": 20,
 
 # --- the server ---------------------------------------------------------------
 
-class Server(L.ReadyServer):
-    """test-plugin-server --port 0 with these per-vhost options, started
-    at once: .port (None if it did not start) once it printed its
-    "listening on" line."""
+# how servers are run, from the command line: the kind of server, its
+# binary, the arguments given after it (test-plugin-server) or the plugin
+# directory (the kinds that load the plugin)
+TPS, LWSWS, LWSTP_SERVER = "test-plugin-server", "lwsws", "lwstp-server"
+RUN = {"kind": TPS, "binary": None, "args": [], "plugin_dir": None}
 
-    def __init__(self, binary, *pvos, extra=()):
-        args = ["--port", "0"] + SERVER_ARGS + list(extra)
-        for p in pvos:
-            args += ["--pvo", p]
-        super().__init__(binary, args, ready=r"listening on [\d ]+\n",
-                         ports=r"listening on ([\d ]+)")
-        servers.append(self)
-        self.start(TIMEOUT)
+PROTOCOL = "lws-threadpool"
+# test-plugin-server's callback:// mounts, in each vhost of a config
+MOUNTS = ("/status", "/metrics", "/job", "/job/", "/result")
 
-    def stop(self):
-        """SIGTERM; returns (exit code, {counter: value}) """
-        rc = super().stop(TIMEOUT)
-        return rc, L.exit_line(self.out, "test-plugin-server") or {}
+
+def kind():
+    return RUN["kind"]
+
+
+def vhost_names(n):
+    """test-plugin-server's vhost names, and a config's"""
+    return ["plugin-test"] + ["plugin-test-%d" % i for i in range(2, n + 1)]
+
+
+class Logs:
+    """what each kind of server has: its log, sanitizer reports"""
 
     def stderr(self):
         return self.err
@@ -85,6 +89,114 @@ class Server(L.ReadyServer):
         return found
 
 
+class PluginServer(Logs, L.ReadyServer):
+    """test-plugin-server --port 0 with these per-vhost options, started at
+    once: .port (None if it did not start) once it printed its "listening
+    on" line"""
+
+    def __init__(self, pvos, extra):
+        args = ["--port", "0"] + RUN["args"] + list(extra)
+        for p in pvos:
+            args += ["--pvo", p]
+        super().__init__(RUN["binary"], args, ready=r"listening on [\d ]+\n",
+                         ports=r"listening on ([\d ]+)")
+        self.start(TIMEOUT)
+
+    def stop(self):
+        """SIGTERM; (exit code, {counter: value} of its exit line)"""
+        rc = L.ReadyServer.stop(self, TIMEOUT)
+        return rc, L.exit_line(self.out, "test-plugin-server") or {}
+
+
+def write_conf(d, pvos, opts, ports):
+    """test-plugin-server's vhosts as an lwsws config tree in d: a vhost
+    per port, each with the protocol (these pvos) and MOUNTS; opts:
+    --timeout-secs (global "timeout-secs")"""
+    glob = {"plugin-dir": RUN["plugin_dir"]}
+    if "--timeout-secs" in opts:
+        glob["timeout-secs"] = opts["--timeout-secs"]
+    pv = dict(p.split("=", 1) for p in pvos)
+    mounts = [{"mountpoint": m, "origin": "callback://" + PROTOCOL}
+              for m in MOUNTS]
+    return L.write_lwsws_conf(d, glob, [
+        {"name": name, "port": str(port), "interface": "127.0.0.1",
+         "mounts": mounts, "ws-protocols": [{PROTOCOL: pv}]}
+        for name, port in zip(vhost_names(len(ports)), ports)])
+
+
+class ConfServer(Logs):
+    """a server of a config tree (lwstp-server, lwsws): stop() gives the
+    exit code and the plugin's totals from its log"""
+
+    def setup(self, conf_tmp, ports):
+        self.conf_tmp = conf_tmp
+        self.names = vhost_names(len(ports))
+
+    def totals(self):
+        """{counter: sum over the vhosts} of the plugin's "pool destroyed"
+        lines; {} unless there is one line for each vhost"""
+        t = L.pool_totals(self.err)
+        if sorted(t) != sorted(self.names):
+            return {}
+        return {k: sum(c[k] for c in t.values()) for k in t[self.names[0]]}
+
+    def cleanup(self):
+        super().cleanup()
+        self.conf_tmp.cleanup()
+
+
+class LwstpServer(ConfServer, L.ReadyServer):
+    """lwstp-server -c DIR: ready and its ports on stdout"""
+
+    def __init__(self, conf_tmp, ports, args):
+        super().__init__(RUN["binary"], ["-c", conf_tmp.name] + args)
+        self.setup(conf_tmp, ports)
+        self.start(TIMEOUT)
+
+    def stop(self):
+        """SIGTERM: (exit code, totals)"""
+        return L.ReadyServer.stop(self, TIMEOUT), self.totals()
+
+
+class Lwsws(ConfServer, L.LwswsServer):
+    """upstream's lwsws -n -c DIR (L.LwswsServer)"""
+
+    def __init__(self, conf_tmp, ports, args):
+        super().__init__(RUN["binary"], conf_tmp.name, ports, args)
+        self.setup(conf_tmp, ports)
+        self.start(TIMEOUT)
+
+    def stop(self):
+        """SIGINT: (the serving process's exit code, totals)"""
+        rc = L.LwswsServer.stop(self, TIMEOUT)
+        return rc, self.totals()
+
+
+def Server(*pvos, extra=()):
+    """A server of the kind under test with these per-vhost options
+    ("name=value"), started: test-plugin-server's options in extra
+    (--vhosts N, --timeout-secs N, -d N; --sndbuf N only for
+    test-plugin-server) become a config tree for the other kinds, on
+    free ports (new ones if one was taken before the server bound it)"""
+    if kind() == TPS:
+        srv = PluginServer(pvos, extra)
+    else:
+        opts = dict(zip(extra[::2], extra[1::2]))
+        unknown = set(opts) - {"--vhosts", "--timeout-secs", "-d"}
+        if unknown:
+            raise ValueError("%s: no config for %s" % (kind(), unknown))
+        args = ["-d", opts["-d"]] if "-d" in opts else []
+        cls = Lwsws if kind() == LWSWS else LwstpServer
+
+        def make(ports):
+            tmp = tempfile.TemporaryDirectory(prefix="lwstp-e2e-conf-")
+            write_conf(tmp.name, pvos, opts, ports)
+            return cls(tmp, ports, args)
+        srv = L.start_on_free_ports(make, int(opts.get("--vhosts", 1)))
+    servers.append(srv)
+    return srv
+
+
 def kill_leftovers():
     """after a failure or exception: no server may be left running; the
     log of one that died is shown"""
@@ -92,6 +204,7 @@ def kill_leftovers():
         if s.proc.poll() is None:
             s.kill()
         elif s.proc.returncode and s.err:
+            s.kill()            # an lwsws child, if it is left
             print("server exited %d; stderr tail:\n%s" %
                   (s.proc.returncode, s.err[-8000:]))
         s.cleanup()
@@ -285,6 +398,18 @@ async def t_max_tasks(port):
     await wait_status(port, quiet, "pool quiet after max-tasks")
 
 
+def closed_1009(e, what):
+    """the server closed with 1009 (message too big).  Under lwsws the
+    connection is dropped with no close frame (lws 4.1.6 on lwsws's libuv
+    loop; not test-plugin-server's or lwstp-server's poll loop): a known
+    gap, not yet understood"""
+    ok = e.rcvd is not None and e.rcvd.code == 1009
+    if kind() == LWSWS:
+        TALLY.known_gap(ok, "lwsws: %s: close 1009, got %s" % (what, e.rcvd))
+    else:
+        check(ok, "%s: close code %s" % (what, e.rcvd and e.rcvd.code))
+
+
 async def t_malformed(port):
     ws = await connect(port)
     cases = [
@@ -338,8 +463,7 @@ async def t_malformed(port):
         await asyncio.wait_for(ws.recv(), TIMEOUT)
         check(False, "not closed after too-big")
     except websockets.ConnectionClosed as e:
-        check(e.rcvd is not None and e.rcvd.code == 1009,
-              "close code %s" % (e.rcvd and e.rcvd.code))
+        closed_1009(e, "too big")
 
     # a message too big split over fragments is caught as well
     ws = await connect(port)
@@ -355,7 +479,7 @@ async def t_malformed(port):
     try:
         await asyncio.wait_for(ws.recv(), TIMEOUT)
     except websockets.ConnectionClosed as e:
-        check(e.rcvd is not None and e.rcvd.code == 1009, "close 1009")
+        closed_1009(e, "fragmented too big")
 
 
 async def t_client_leaves(port):
@@ -686,10 +810,12 @@ async def t_result_ttl(port):
     await ws.close()
 
 
-async def t_backpressure(port):
+async def t_backpressure(port, chokes):
     """a client that stops reading: the server stops writing when the
     socket is choked (the jobs wait in SYNC), sync-timeout-ms then stops
-    them, and the client gets everything once it reads again"""
+    them, and the client gets everything once it reads again.  Without
+    chokes (a server whose send buffer the kernel sizes) only the last
+    part: every job's messages, complete and in order, after the pause."""
     ws = await L.ws_connect(port, proto="lws-threadpool", rcvbuf=4096,
                             opts=dict(WS_OPTS, ping_interval=None))
     before = await status(port)
@@ -697,10 +823,16 @@ async def t_backpressure(port):
     n = 8
     for _ in range(n):
         await send(ws, {"op": "start", "job": "sha256", "size": 64 << 20})
-    s = await wait_status(port, lambda s: s["totals"]["sync_timeouts"] >
-                          before["totals"]["sync_timeouts"],
-                          "a job stopped for its choked client")
-    check(s["syncing"] <= s["threads"], "syncing %d" % s["syncing"])
+    if chokes:
+        s = await wait_status(port, lambda s: s["totals"]["sync_timeouts"] >
+                              before["totals"]["sync_timeouts"],
+                              "a job stopped for its choked client")
+        check(s["syncing"] <= s["threads"], "syncing %d" % s["syncing"])
+    else:
+        await wait_status(port, lambda s: quiet(s) and
+                          s["totals"]["reaped"] ==
+                          before["totals"]["reaped"] + n,
+                          "the jobs ended while the client did not read")
     ws.transport.resume_reading()
     ends, last_done, in_order = {}, {}, True
     while len(ends) < n:
@@ -714,9 +846,16 @@ async def t_backpressure(port):
             check(False, "unexpected %s" % m)
             break
     check(in_order, "progress in order after the pause")
-    check(any(m["type"] == "stopped" and m["reason"] == "sync-timeout"
-              for m in ends.values()), "stopped by the sync timeout: %s" %
-          [(m["type"], m.get("reason")) for m in ends.values()])
+    if chokes:
+        check(any(m["type"] == "stopped" and m["reason"] == "sync-timeout"
+                  for m in ends.values()), "stopped by the sync timeout: %s"
+              % [(m["type"], m.get("reason")) for m in ends.values()])
+    else:
+        check(all(m["type"] == "result" and
+                  m["sha256"] == expected_sha256(64 << 20)
+                  for m in ends.values()) and len(ends) == n,
+              "every result after the pause: %s" %
+              [(m["type"], m.get("reason")) for m in ends.values()])
     await ws.close()
     await wait_status(port, quiet, "quiet after backpressure")
 
@@ -734,11 +873,11 @@ async def t_shutdown_busy(server):
           ctr["bad"] == 0, "busy shutdown: rc %s %s" % (rc, ctr))
 
 
-async def main(binary):
+async def main():
     pvos = {"threads": "2", "progress-interval-ms": "0",
             "max-tasks-per-connection": "3", "max-job-size": str(BIG)}
-    srv = Server(binary, *["%s=%s" % kv for kv in pvos.items()])
-    if not check(srv.port, "server starts: %s" % srv.out):
+    srv = Server(*["%s=%s" % kv for kv in pvos.items()])
+    if not check(srv.ready, "server starts: %s" % srv.out):
         return
     for t in (t_ws_job, t_ws_stop, t_max_tasks, t_malformed,
               t_client_leaves, t_outlive, t_http_job):
@@ -759,8 +898,8 @@ async def main(binary):
     sat = {"threads": "1", "max-queue-depth": "1", "job-deadline-ms": "100",
            "max-job-size": str(BIG), "progress-interval-ms": "0",
            "max-results": "1"}
-    srv = Server(binary, *["%s=%s" % kv for kv in sat.items()])
-    if not check(srv.port, "saturated server starts"):
+    srv = Server(*["%s=%s" % kv for kv in sat.items()])
+    if not check(srv.ready, "saturated server starts"):
         return
     for t in (t_deadline, t_queue_full, t_results_full):
         print("--", t.__name__, flush=True)
@@ -771,9 +910,9 @@ async def main(binary):
           srv.sanitizer_reports()[:5])
     srv.cleanup()
 
-    srv = Server(binary, "threads=1", "max-job-size=%d" % BIG,
+    srv = Server("threads=1", "max-job-size=%d" % BIG,
                  extra=("--vhosts", "2"))
-    if check(srv.port and len(srv.ports) == 2, "two vhosts start"):
+    if check(srv.ready and len(srv.ports) == 2, "two vhosts start"):
         print("-- t_vhosts", flush=True)
         await asyncio.wait_for(t_vhosts(srv.ports), 10 * TIMEOUT)
         rc, ctr = srv.stop()
@@ -783,17 +922,32 @@ async def main(binary):
               srv.sanitizer_reports()[:5])
     srv.cleanup()
 
-    # -d 1: errors only.  liblwstp logs the sync timeout with lwsl_warn on
-    # the worker, and lws 4.1 formats every log line into one static
-    # buffer: with warnings on, TSan (rightly) reports that race, which is
-    # the library's to fix, not this plugin's.
+    # -d 5: errors and notices (the plugin's "pool destroyed" line), no
+    # warnings.  liblwstp logs the sync timeout with lwsl_warn on the
+    # worker, and lws 4.1 formats every log line into one static buffer:
+    # with warnings on, TSan (rightly) reports that race, which is the
+    # library's to fix, not this plugin's.  The library logs nothing but
+    # warnings and errors on a worker.
     choke = {"threads": "2", "sync-timeout-ms": "300",
              "max-tasks-per-connection": "8", "progress-interval-ms": "0"}
-    srv = Server(binary, *["%s=%s" % kv for kv in choke.items()],
-                 extra=("--sndbuf", "4096", "-d", "1"))
-    if check(srv.port, "server with a short sync timeout starts"):
+    # test-plugin-server makes the server's send buffer small, so a client
+    # that stops reading chokes it at once.  An lwsws config has no such
+    # key, and the kernel's own loopback send buffer (growing up to
+    # tcp_wmem's 4 MiB) takes these jobs' whole output (some 80 kB of
+    # progress) without choking: seen, 680 SYNCs and no sync timeout.
+    chokes = kind() == TPS
+    if not chokes:
+        print("skipped: t_backpressure's choke and sync timeout (%s has no "
+              "SO_SNDBUF setting; without it the kernel buffers all the "
+              "output): only the pause and the complete, ordered messages "
+              "after it are checked" % kind(), flush=True)
+    sndbuf = ("--sndbuf", "4096") if chokes else ()
+    srv = Server(*["%s=%s" % kv for kv in choke.items()],
+                 extra=sndbuf + ("-d", "5"))
+    if check(srv.ready, "server with a short sync timeout starts"):
         print("-- t_backpressure", flush=True)
-        await asyncio.wait_for(t_backpressure(srv.port), 10 * TIMEOUT)
+        await asyncio.wait_for(t_backpressure(srv.port, chokes),
+                               10 * TIMEOUT)
         rc, ctr = srv.stop()
         check(rc == 0 and ctr.get("enqueued") == ctr.get("cleanups"),
               "short sync timeout server: rc %s %s" % (rc, ctr))
@@ -804,9 +958,9 @@ async def main(binary):
     slow = {"threads": "1", "job-deadline-ms": "20000",
             "max-job-size": str(BIG), "progress-interval-ms": "0",
             "result-ttl-ms": "300"}
-    srv = Server(binary, *["%s=%s" % kv for kv in slow.items()],
+    srv = Server(*["%s=%s" % kv for kv in slow.items()],
                  extra=("--timeout-secs", "1"))
-    if check(srv.port, "server with a short lws timeout starts"):
+    if check(srv.ready, "server with a short lws timeout starts"):
         for t in (t_http_outlasts_lws_timeout, t_result_ttl):
             print("--", t.__name__, flush=True)
             await asyncio.wait_for(t(srv.port), 10 * TIMEOUT)
@@ -817,22 +971,67 @@ async def main(binary):
               srv.sanitizer_reports()[:5])
     srv.cleanup()
 
-    # a bad option: the protocol refuses the vhost, naming what is wrong
-    srv = Server(binary, "threads=2", "max-results=many")
-    rc, _ = srv.stop()
+    await t_bad_option()
+
+
+async def t_bad_option():
+    """a bad option: the protocol refuses the vhost, naming what is wrong;
+    what follows is the server's"""
+    print("-- t_bad_option", flush=True)
+    srv = Server("threads=2", "max-results=many")
+    served = srv.ready
+    if kind() == LWSWS:
+        # lws 4.1.6 logs the failed PROTOCOL_INIT and serves on, the vhost
+        # without the protocol (lws_protocol_init_vhost(), lib/core-net/
+        # vhost.c): its mounts fall to lws's dummy, its ws handshakes end
+        if check(served, "lwsws serves on after the refusal"):
+            code, _, _ = await aget(srv.port, "/status")
+            check(code == 404, "/status not served by the protocol: %d" %
+                  code)
+            try:
+                ws = await connect(srv.port)
+                await send(ws, {"op": "start", "job": "sha256", "size": 1})
+                m = await recv(ws)
+                check(False, "ws served without the protocol: %s" % m)
+            except (websockets.ConnectionClosed,
+                    websockets.InvalidHandshake) as e:
+                check(True, "ws refused: %r" % e)
+    rc, ctr = srv.stop()
     err = srv.stderr()
-    check(rc == 2 and "max-results" in err and "'many'" in err and
-          "1..100000" in err and "plugin-test" in err,
-          "bad option refused: rc %s %s" % (rc, err[-500:]))
+    check("max-results" in err and "'many'" in err and "1..100000" in err
+          and "plugin-test" in err, "bad option named: %s" % err[-500:])
+    if kind() == TPS:
+        check(rc == 2 and not served, "bad option: exit 2, rc %s" % rc)
+    elif kind() == LWSTP_SERVER:
+        check(rc == 1 and not served and "failed init" in err,
+              "bad option: lwstp-server does not start, rc %s" % rc)
+    else:
+        check(rc == 0 and "protocol lws-threadpool failed init" in err and
+              not L.pool_totals(err), "bad option: lws's line, no pool, "
+              "clean exit: rc %s %s" % (rc, err[-500:]))
     srv.cleanup()
 
 
+USAGE = """usage: test_e2e.py <test-plugin-server> [server args]
+       test_e2e.py --lwsws <lwsws> --plugin-dir <dir>
+       test_e2e.py --lwstp-server <lwstp-server> --plugin-dir <dir>"""
+
+
+def parse_args(argv):
+    if len(argv) == 5 and argv[1] in ("--lwsws", "--lwstp-server") and \
+            argv[3] == "--plugin-dir":
+        RUN.update(kind=argv[1][2:], binary=argv[2], plugin_dir=argv[4])
+    elif len(argv) >= 2 and not argv[1].startswith("-"):
+        RUN.update(binary=argv[1], args=argv[2:])
+    else:
+        sys.exit(USAGE)
+    print("server kind: %s (%s)" % (kind(), RUN["binary"]), flush=True)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit("usage: test_e2e.py <test-plugin-server> [server args]")
-    SERVER_ARGS[:] = sys.argv[2:]
+    parse_args(sys.argv)
     try:
-        asyncio.run(main(sys.argv[1]))
+        asyncio.run(main())
     except Exception as e:      # an exception is a failed check too
         import traceback
         traceback.print_exc()
