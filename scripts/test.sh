@@ -21,6 +21,9 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 lws_variants=(
 	"lws435 trixie"				# Debian 13's lws 4.3.5
 	"smp2 bookworm -DLWS_MAX_SMP=2"		# Debian 12's 4.1.6, 2 service threads
+	# Debian 12's 4.1.6 with upstream's lwsws and plugins, threadpool off:
+	# what an lwsws user has; its suite adds plugin-e2e-lwsws
+	"lwsws416 bookworm -DLWS_WITH_LWSWS=ON -DLWS_WITH_PLUGINS=ON -DLWS_WITH_THREADPOOL=OFF"
 )
 
 run() {	# name, sanitizer, [command prefix...]
