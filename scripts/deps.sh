@@ -15,6 +15,8 @@ pkgs+=(curl python3-h2 python3-prometheus-client)
 # the installed service files (tests/server/test_install.py): the unit is
 # checked with systemd-analyze verify, the man page rendered with man
 pkgs+=(systemd man-db)
+# the pages of upstream's example lwsws config (tests/server/test_upstream_example.py)
+pkgs+=(libwebsockets-test-server-common)
 
 missing=()
 for p in "${pkgs[@]}"; do

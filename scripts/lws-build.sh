@@ -6,8 +6,13 @@
 # PKG_CONFIG_PATH); everything else goes to stderr.
 #
 #   scripts/lws-build.sh NAME SUITE [CMAKE_OPTION...]
+#   scripts/lws-build.sh --source NAME SUITE
 #   e.g. scripts/lws-build.sh lws435 trixie
 #        scripts/lws-build.sh smp2 bookworm -DLWS_MAX_SMP=2
+#        scripts/lws-build.sh --source src416 bookworm
+#
+# --source only unpacks the source package and prints where (upstream's
+# example lwsws config is in it, for the tests).
 #
 # NAME names the build (build-lws/NAME/{src,build,prefix}); each NAME is one
 # (SUITE, options) pair, and a second run with the same ones prints the
@@ -24,6 +29,11 @@
 # (scripts/deps.sh installs them).
 set -euo pipefail
 
+source_only=
+if [ "${1:-}" = --source ]; then
+	source_only=1
+	shift
+fi
 name=${1:?usage: lws-build.sh NAME SUITE [CMAKE_OPTION...]}
 suite=${2:?usage: lws-build.sh NAME SUITE [CMAKE_OPTION...]}
 shift 2
@@ -42,7 +52,15 @@ die() { log "$*"; exit 1; }
 
 # what makes this build: compared with the stamp of an earlier one
 key="suite=$suite options=${extra[*]} script=$(sha256sum < "$0" | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$key" ]; then
+if [ -n "$source_only" ]; then
+	stamp=$dir/src/.lwstp-lws-source
+	key="source $key"
+fi
+if [ -n "$source_only" ] && [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$key" ]; then
+	echo "$dir/src"
+	exit 0
+fi
+if [ -z "$source_only" ] && [ -f "$stamp" ] && [ "$(sed -n 1p "$stamp")" = "$key" ]; then
 	log "up to date: $(sed -n 2p "$stamp")"
 	echo "$prefix"
 	exit 0
@@ -165,6 +183,12 @@ mkdir -p "$dir"
 # dpkg-source checks every file against the .dsc; an unsigned or
 # unverifiable .dsc is only a warning (the hashes came through apt)
 dpkg-source -x "$dl/$dsc" "$dir/src" >&2
+if [ -n "$source_only" ]; then
+	printf '%s\n' "$key" > "$stamp"
+	log "unpacked $pkg $version: $dir/src"
+	echo "$dir/src"
+	exit 0
+fi
 
 # --- Debian's configure options ------------------------------------------
 # Run debian/rules' own override_dh_auto_configure with a stand-in for
