@@ -118,14 +118,22 @@ def exit_line(text, name):
     return _counters(m.group(1)) if m else None
 
 
-def pool_totals(text):
-    """{vhost: {counter: value}} of the lws-threadpool plugin's lines at
+def pool_lines(text):
+    """[(vhost, {counter: value})] of the lws-threadpool plugin's lines at
     the destruction of each vhost's pool (its PROTOCOL_DESTROY), "lws-
     threadpool: vhost 'NAME': pool destroyed: enqueued=X cleanups=Y
-    detached=Z finished=W bad=B", in text (a server's log)."""
-    return {m.group(1): _counters(m.group(2)) for m in re.finditer(
+    detached=Z finished=W bad=B", in text (a server's log), in order: a
+    server that creates a vhost more than once (a check before it serves,
+    a reload) has a line for each."""
+    return [(m.group(1), _counters(m.group(2))) for m in re.finditer(
         r"lws-threadpool: vhost '([^']*)': pool destroyed: " + COUNTERS_RE,
-        text)}
+        text)]
+
+
+def pool_totals(text):
+    """{vhost: {counter: value}} of the last of pool_lines(text) of each
+    vhost"""
+    return dict(pool_lines(text))
 
 
 def write_lwsws_conf(d, glob, vhosts):

@@ -133,12 +133,13 @@ class ConfServer(Logs):
         self.names = vhost_names(len(ports))
 
     def totals(self):
-        """{counter: sum over the vhosts} of the plugin's "pool destroyed"
-        lines; {} unless there is one line for each vhost"""
-        t = L.pool_totals(self.err)
-        if sorted(t) != sorted(self.names):
+        """{counter: sum} over the plugin's "pool destroyed" lines (a line
+        per pool: lwstp-server has pools in its config check too); {}
+        unless each vhost has one"""
+        lines = L.pool_lines(self.err)
+        if set(self.names) - {name for name, _ in lines}:
             return {}
-        return {k: sum(c[k] for c in t.values()) for k in t[self.names[0]]}
+        return {k: sum(c[k] for _, c in lines) for k in lines[0][1]}
 
     def cleanup(self):
         super().cleanup()
