@@ -243,7 +243,9 @@ lwstp_plugin_ws_receive(struct lwstp_pss *pss, const void *in, size_t len)
 		pss->rx_skip = 1;
 		return;
 	}
-	memcpy(pss->rx + pss->rx_len, in, len);
+	/* with permessage-deflate, lws may deliver an empty piece as NULL */
+	if (len)
+		memcpy(pss->rx + pss->rx_len, in, len);
 	pss->rx_len += len;
 
 	if (pss->rx_inmsg)
