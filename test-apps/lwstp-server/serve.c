@@ -265,6 +265,15 @@ start(const struct lwstp_server_opts *o, const struct lwstp_conf *c,
 		return NULL;
 	}
 	info.external_baggage_free_on_destroy = cs0;
+#if defined(LWS_WITH_PLUGINS)
+	/*
+	 * The loader handed lws the plugin dirs too: lws would load the
+	 * plugins itself and add each of their protocols to every vhost after
+	 * the list given here, so a protocol would be there, and initialised,
+	 * twice (lws_create_vhost(), lib/core-net/vhost.c)
+	 */
+	info.plugin_dirs = NULL;
+#endif
 	cx = lws_create_context(&info);
 	if (!cx) {
 		lwsl_err("lwstp-server: creating the lws context failed\n");
