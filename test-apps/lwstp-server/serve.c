@@ -19,8 +19,10 @@
  * connections it has until the last one closes.  SIGINT / SIGTERM end it
  * at once: lws_context_destroy() ends every task and runs its cleanup.
  *
- * Threads: lws calls protocols[0] on its service threads (more than one
- * with LWS_MAX_SMP > 1), so the set of open connections has a lock.
+ * Threads: with "count-threads" N (an lws built with LWS_MAX_SMP > 1),
+ * service threads 1..N-1 run lws_service_tsi() beside this one, and lws
+ * calls protocols[0] on all of them, so the set of open connections has a
+ * lock.
  */
 
 #include "server.h"
@@ -360,6 +362,70 @@ sig_handler(int sig)
 		lws_cancel_service(g_context);
 }
 
+/*
+ * Service threads beyond the first ("count-threads", lws built with
+ * LWS_MAX_SMP > 1): each services its own tsi until the server ends;
+ * lws_cancel_service() wakes them all.
+ */
+struct service_thread {
+	pthread_t		thread;
+	struct lws_context	*cx;
+	int			tsi;
+};
+
+static volatile int service_done;
+
+static void *
+service_thread(void *arg)
+{
+	struct service_thread *st = (struct service_thread *)arg;
+
+	while (!service_done && lws_service_tsi(st->cx, 0, st->tsi) >= 0)
+		;
+
+	return NULL;
+}
+
+static struct service_thread *
+service_threads_start(struct lws_context *cx, int *count)
+{
+	int n = lws_get_count_threads(cx), i;
+	struct service_thread *st;
+
+	*count = 0;
+	if (n < 2)
+		return NULL;
+	st = calloc((size_t)n, sizeof(*st));
+	if (!st)
+		return NULL;
+	for (i = 1; i < n; i++) {
+		st[i].cx = cx;
+		st[i].tsi = i;
+		if (pthread_create(&st[i].thread, NULL, service_thread,
+				   &st[i])) {
+			lwsl_err("lwstp-server: service thread %d: not "
+				 "started\n", i);
+			break;
+		}
+		*count = i;
+	}
+
+	return st;
+}
+
+static void
+service_threads_join(struct lws_context *cx, struct service_thread *st,
+		     int count)
+{
+	int i;
+
+	service_done = 1;
+	lws_cancel_service(cx);		/* wakes every service thread */
+	for (i = 1; i <= count; i++)
+		pthread_join(st[i].thread, NULL);
+	free(st);
+}
+
 static void
 announce(struct lws_context *cx, const struct lwstp_conf *c)
 {
@@ -383,11 +449,12 @@ int
 lwstp_server_serve(const struct lwstp_server_opts *o, int notify_fd)
 {
 	struct lws_protocols *list = NULL;
+	struct service_thread *sts = NULL;
 	struct lws_context *cx = NULL;
 	struct lwstp_plugins pl;
 	struct lwstp_conf conf;
 	struct sigaction sa;
-	int n = 0, r = 1, deprecated = 0;
+	int n = 0, r = 1, deprecated = 0, count_sts = 0;
 	char err[512];
 
 	memset(&conf, 0, sizeof(conf));
@@ -411,6 +478,7 @@ lwstp_server_serve(const struct lwstp_server_opts *o, int notify_fd)
 	if (!cx)
 		goto out;
 	g_context = cx;
+	sts = service_threads_start(cx, &count_sts);
 	announce(cx, &conf);
 
 	while (n >= 0 && !got_stop) {
@@ -429,6 +497,8 @@ lwstp_server_serve(const struct lwstp_server_opts *o, int notify_fd)
 		n = lws_service(cx, 0);
 	}
 	r = 0;
+	if (sts)
+		service_threads_join(cx, sts, count_sts);
 
 out:
 	g_context = NULL;

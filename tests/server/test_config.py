@@ -12,6 +12,7 @@ server exits non-zero, with --check or without, and its message names the
 file, the line and the key.  Privileges and client certificates."""
 
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -317,6 +318,35 @@ def test_runtime_failures(tmp):
             "--help: usage and the true defaults on stdout", out + err)
 
 
+def test_service_threads(tmp):
+    """"count-threads": "2": on an lws with LWS_MAX_SMP 1 a warning (one
+    thread serves); with LWS_MAX_SMP 2 the second service thread runs
+    too, so connections lws puts on it are answered (until 2026-12 only
+    thread 0 was serviced: those hung)"""
+    www = os.path.join(tmp, "www")
+    s = serve(lambda port: conf_dir(tmp, "smp", GLOBAL.replace(
+        '"count-threads": "1"', '"count-threads": "2"'),
+        {"x": vhost("v", port, www, {"k": "v"})}))
+    if not R.check(s.ready, "count-threads 2: starts", s.err[-400:]):
+        s.stop()
+        return
+    one = "this lws has LWS_MAX_SMP 1" in s.err
+    conns = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=20)
+             for _ in range(6)]
+    for c in conns:             # all open at once: lws spreads them
+        c.connect()
+    answered = 0
+    for c in conns:
+        c.request("GET", "/ct")
+        r = c.getresponse()
+        answered += r.status == 200 and b'"k":"v"' in r.read()
+        c.close()
+    R.check(answered == 6, "count-threads 2 (%s): 6 connections at once, "
+            "all answered" % ("LWS_MAX_SMP 1: one thread" if one else
+                              "two service threads"), str(answered))
+    R.check(s.stop() == 0, "count-threads 2: clean stop", s.err[-300:])
+
+
 def proc_ids(pid):
     """(real, effective, saved, fs) uids and gids of a process"""
     ids = {}
@@ -431,6 +461,7 @@ def main():
         test_good(tmp)
         test_bad(tmp)
         test_runtime_failures(tmp)
+        test_service_threads(tmp)
         test_privileges(tmp)
         test_client_cert(tmp)
     return R.summary()
