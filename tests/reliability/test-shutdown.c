@@ -1,7 +1,8 @@
 /*
  * Shutdown matrix: lws_threadpool_finish() + _destroy(), and lws context
  * destruction, with tasks in every state at once, including a task that
- * computes for 300 ms without returning.
+ * does not return: it computes from before the shutdown until the queued
+ * tasks are out of the workers' reach, then 300 ms more.
  *
  * Every shutdown must end within the longest check-in interval still to run
  * plus a bound (LWSTP_SHUTDOWN_BOUND_MS, default 1000 ms, 2000 ms under
@@ -64,9 +65,11 @@ enum rt_kind {
 	RT_SPIN,	/* computes chunk_ms, checks in; STOPPING: stops */
 	RT_SLEEP,	/* blocks chunk_ms (I/O), checks in; STOPPING: stops */
 	RT_LONG,	/* waits for its gate (the test opens it as the shutdown
-			 * begins, so that setup time, under valgrind or load,
-			 * never eats into it), then computes chunk_ms once
-			 * without returning, FINISHED */
+			 * begins), computes until the test releases it (once
+			 * the queued tasks are out of the workers' reach), then
+			 * chunk_ms more, without returning, FINISHED.  Events,
+			 * not times: valgrind runs one thread at a time and
+			 * may give a spinning one hundreds of ms in a row */
 	RT_SYNC,	/* returns SYNC; STOPPING: stops */
 	RT_FIN,		/* returns FINISHED at once */
 	RT_GATE,	/* blocks until the test opens its gate (input
@@ -82,6 +85,9 @@ struct rt {
 	int			calls, stops_seen, ended, cleanups;
 	int			gate_open;
 	int			spinning;	/* RT_LONG: past its gate */
+	int			released;	/* RT_LONG: computes chunk_ms
+						 * more from released_us */
+	long long		released_us;
 	long long		started_us, ended_us;
 	struct lws		*cleanup_wsi;
 	struct lws_threadpool_task *handle;
@@ -141,6 +147,9 @@ rt_gate_wait(struct rt *t)
 	pthread_mutex_unlock(&t->m);
 }
 
+static int
+rt_get(struct rt *t, int *field);
+
 static enum lws_threadpool_task_return
 rt_fn(void *user, enum lws_threadpool_task_status s)
 {
@@ -176,6 +185,8 @@ rt_fn(void *user, enum lws_threadpool_task_status s)
 		t->spinning = 1;
 		pthread_cond_broadcast(&t->c);
 		pthread_mutex_unlock(&t->m);
+		while (!rt_get(t, &t->released))
+			spin(1);
 		spin(t->chunk_ms);
 		r = LWS_TP_RETURN_FINISHED;
 		goto ended;
@@ -513,7 +524,7 @@ free_conns(struct matrix *m, int context_gone)
 	}
 }
 
-/* the shutdown begins: the 300 ms task starts computing now */
+/* the shutdown begins: the long task computes from now on */
 static void
 long_go(struct matrix *m)
 {
@@ -521,11 +532,19 @@ long_go(struct matrix *m)
 	rt_wait(&m->lng, &m->lng.spinning, 1);
 }
 
-/* the time left of the 300 ms task's computation, in ms */
+/* the queued tasks are out of the workers' reach: 300 ms more */
+static void
+long_release(struct matrix *m)
+{
+	m->lng.released_us = h_now_us();
+	rt_note(&m->lng, &m->lng.released, NULL);
+}
+
+/* the time the long task had left at at (after its release), in ms */
 static double
 long_left_ms(struct matrix *m, long long at)
 {
-	long long end = m->lng.started_us + 300 * 1000LL;
+	long long end = m->lng.released_us + 300 * 1000LL;
 
 	return end > at ? (double)(end - at) / 1000.0 : 0.0;
 }
@@ -602,9 +621,10 @@ test_matrix_destroy(void)
 
 	long_go(&m);
 	t0 = h_now_us();
-	left = long_left_ms(&m, t0);
 	lws_threadpool_finish(tp);
 	t1 = h_now_us();
+	long_release(&m);
+	left = long_left_ms(&m, t0);
 	matrix_open(&m);
 	lws_threadpool_destroy(tp);
 	t2 = h_now_us();
@@ -638,9 +658,10 @@ test_matrix_context_first(void)
 
 	long_go(&m);
 	t0 = h_now_us();
-	left = long_left_ms(&m, t0);
 	h_destroy(&H);
 	t1 = h_now_us();
+	long_release(&m);
+	left = long_left_ms(&m, t0);
 	matrix_open(&m);
 	/* closing the wsis ended every queued and done task at once */
 	for (i = 0; i < NQ; i++)
@@ -702,6 +723,7 @@ pd_cb_pool(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	if (reason == LWS_CALLBACK_PROTOCOL_DESTROY && pd_tp) {
 		t0 = h_now_us();
 		lws_threadpool_finish(pd_tp);
+		long_release(pd_m);
 		matrix_open(pd_m);
 		lws_threadpool_destroy(pd_tp);
 		pd_destroy_us = h_now_us() - t0;
@@ -776,9 +798,9 @@ test_matrix_protocol_destroy(void)
 
 	long_go(&m);
 	t0 = h_now_us();
-	left = long_left_ms(&m, t0);
 	h_destroy(&H);
 	t1 = h_now_us();
+	left = long_left_ms(&m, t0);
 
 	printf("shutdown matrix, pool destroyed in PROTOCOL_DESTROY during "
 	       "context destroy: %.2f ms, of which the pool %.2f ms (the "
