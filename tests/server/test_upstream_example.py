@@ -11,7 +11,8 @@ for what this machine and project lack, each edit said below:
   - its cgi mount and the mount and ws-protocols of plugins this project
     does not ship are removed; the lws-threadpool protocol is added;
   - "uid" / "gid" 48 (Fedora's apache) become 65534 (nobody / nogroup)
-    when run as root, and go when not (a user cannot drop to another);
+    when run as root, and go when not (a user cannot drop to another) or
+    when nobody could not read the pages;
   - the port is one free now, the access log a file here.
 
 Then --check passes (its warnings: the global "interface" and the
@@ -61,9 +62,26 @@ def vhost_text(port, log):
                 "the protocols: lws-threadpool for the unshipped ones")
 
 
+def others_may_read(path):
+    """every directory above path lets others through, and path is
+    readable by others (what the server needs once it runs as nobody)"""
+    import stat
+    d = os.path.dirname(os.path.abspath(path))
+    while True:
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            return False
+        if d == "/":
+            break
+        d = os.path.dirname(d)
+    return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+DROP = []       # [True]: the server is to drop to nobody
+
+
 def global_text():
     t = read(os.path.join(SRC, "lwsws", "etc-lwsws-conf-EXAMPLE"))
-    if os.geteuid() == 0:
+    if DROP[0]:
         return edit(t, r'"uid": "48",\s*"gid": "48",',
                     '"uid": "65534", "gid": "65534",', "uid/gid: nobody")
     return edit(t, r'"uid": "48",\s*"gid": "48",', "", "no uid/gid")
@@ -75,6 +93,15 @@ def main():
     if not R.check(rc == 0 and m, "--version says what _lws_ddir_ is", out):
         return R.summary()
     ddir = os.path.join(m.group(1), "libwebsockets-test-server")
+    pages = [f for f in (os.path.join(ddir, "test.html"), os.path.join(
+        ddir, "server-status", "server-status.html")) if os.path.exists(f)]
+    # as root, to nobody: unless nobody could not read the pages (an lws
+    # built under a private directory: CI's clone is in a mktemp -d)
+    DROP.append(os.geteuid() == 0 and all(others_may_read(f)
+                                          for f in pages))
+    if os.geteuid() == 0 and not DROP[0]:
+        print("note: %s is not readable by others: the server stays root"
+              % ddir)
     tmp = tempfile.TemporaryDirectory(prefix="lwstp-upstream-")
     os.chmod(tmp.name, 0o755)       # the server drops to nobody
     d, log = os.path.join(tmp.name, "etc"), os.path.join(tmp.name, "log")
