@@ -10,7 +10,7 @@
  * own verdict on their options.  For that last one each configured vhost
  * is created on a context of its own with no listen socket, with
  *
- *   protocols[0]	lwstp_server_http_callback()
+ *   protocols[0]	lwstp_server_proto_http
  *   protocols[1..]	the plugin protocols the vhost's "ws-protocols" names
  *   last		"lwstp-server-up": tells that all the others came up
  *
@@ -161,9 +161,7 @@ callback_up(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return 0;
 }
 
-static const struct lws_protocols proto_http = {
-	"http", lwstp_server_http_callback, 0, 0, 0, NULL, 0
-}, proto_up = {
+static const struct lws_protocols proto_up = {
 	"lwstp-server-up", callback_up, 0, 0, 0, NULL, 0
 };
 
@@ -186,14 +184,14 @@ probe_vhost(struct lws_context *cx, const struct lwstp_plugins *pl,
 	pv->protocols = calloc((size_t)count + 3, sizeof(*pv->protocols));
 	if (!pv->protocols)
 		return -1;
-	pv->protocols[0] = proto_http;
+	pv->protocols[0] = lwstp_server_proto_http;
 	for (o = vh->pvo; o; o = o->next)
-		if (strcmp(o->name, proto_http.name))
+		if (strcmp(o->name, lwstp_server_proto_http.name))
 			pv->protocols[n++] = *lwstp_plugins_find(pl, o->name);
 	pv->protocols[n] = proto_up;
 
 	pv->http_pvo.next = vh->pvo;
-	pv->http_pvo.name = proto_http.name;
+	pv->http_pvo.name = lwstp_server_proto_http.name;
 	pv->http_pvo.value = "";
 	pv->up_pvo.next = &pv->http_pvo;
 	pv->up_pvo.name = proto_up.name;

@@ -6,7 +6,7 @@
  * creation info, lwsws_get_config_vhosts() creates every vhost with the
  * protocol list given here:
  *
- *   protocols[0]	"http", lwstp_server_http_callback()
+ *   protocols[0]	lwstp_server_proto_http ("http")
  *   protocols[1..]	every plugin protocol that some vhost names
  *
  * lws's loader gives every vhost the same list, as lwsws gives every vhost
@@ -21,8 +21,10 @@
  *
  * Threads: with "count-threads" N (an lws built with LWS_MAX_SMP > 1),
  * service threads 1..N-1 run lws_service_tsi() beside this one, and lws
- * calls protocols[0] on all of them, so the set of open connections has a
- * lock.
+ * calls protocols[0] on all of them.  Shared between them: the set of open
+ * connections (conns, count_conns: conns_lock) and service_done (atomic,
+ * written once by this thread before it joins the others).  got_stop and
+ * got_hup are written by the signal handler and read by this thread only.
  */
 
 #include "server.h"
@@ -130,9 +132,9 @@ conns_forget(void)
  *
  * And the count of open connections.
  */
-int
-lwstp_server_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
-			   void *user, void *in, size_t len)
+static int
+callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	      void *in, size_t len)
 {
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
@@ -156,6 +158,11 @@ lwstp_server_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	return lwstp_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+const struct lws_protocols lwstp_server_proto_http = {
+	.name = "http",
+	.callback = callback_http,
+};
+
 /* --- starting ------------------------------------------------------------ */
 
 static const struct lws_extension exts[] = {
@@ -166,6 +173,21 @@ static const struct lws_extension exts[] = {
 	{ NULL, NULL, NULL }
 };
 
+/* append the loaded protocol called name to list[0..*n), unless there */
+static void
+add_protocol(const struct lwstp_plugins *pl, struct lws_protocols *list,
+	     int *n, const char *name)
+{
+	const struct lws_protocols *p = lwstp_plugins_find(pl, name);
+	int i;
+
+	for (i = 0; p && i < *n; i++)
+		if (!strcmp(list[i].name, name))
+			return;
+	if (p)
+		list[(*n)++] = *p;
+}
+
 /* every vhost's protocols: [0], then each plugin protocol some vhost names */
 static struct lws_protocols *
 protocol_list(const struct lwstp_plugins *pl, const struct lwstp_conf *c)
@@ -174,7 +196,7 @@ protocol_list(const struct lwstp_plugins *pl, const struct lwstp_conf *c)
 	const struct lwstp_conf_vhost *vh;
 	const struct lwstp_conf_mount *m;
 	struct lws_protocols *list;
-	int n = 0, i;
+	int n = 0;
 
 	for (vh = c->vhosts; vh; vh = vh->next) {
 		for (o = vh->pvo; o; o = o->next)
@@ -185,24 +207,14 @@ protocol_list(const struct lwstp_plugins *pl, const struct lwstp_conf *c)
 	list = calloc((size_t)n + 2, sizeof(*list));
 	if (!list)
 		return NULL;
-	list[0].name = "http";
-	list[0].callback = lwstp_server_http_callback;
+	list[0] = lwstp_server_proto_http;
 	n = 1;
-
-#define ADD(nm) { \
-	const struct lws_protocols *p = lwstp_plugins_find(pl, nm); \
-	for (i = 0; p && i < n && strcmp(list[i].name, nm); i++) \
-		; \
-	if (p && i == n) \
-		list[n++] = *p; \
-}
 	for (vh = c->vhosts; vh; vh = vh->next) {
 		for (o = vh->pvo; o; o = o->next)
-			ADD(o->name);
+			add_protocol(pl, list, &n, o->name);
 		for (m = vh->callback_mounts; m; m = m->next)
-			ADD(m->protocol);
+			add_protocol(pl, list, &n, m->protocol);
 	}
-#undef ADD
 
 	return list;
 }
@@ -373,14 +385,15 @@ struct service_thread {
 	int			tsi;
 };
 
-static volatile int service_done;
+static int service_done;	/* __atomic: set by the main thread */
 
 static void *
 service_thread(void *arg)
 {
 	struct service_thread *st = (struct service_thread *)arg;
 
-	while (!service_done && lws_service_tsi(st->cx, 0, st->tsi) >= 0)
+	while (!__atomic_load_n(&service_done, __ATOMIC_ACQUIRE) &&
+	       lws_service_tsi(st->cx, 0, st->tsi) >= 0)
 		;
 
 	return NULL;
@@ -419,7 +432,7 @@ service_threads_join(struct lws_context *cx, struct service_thread *st,
 {
 	int i;
 
-	service_done = 1;
+	__atomic_store_n(&service_done, 1, __ATOMIC_RELEASE);
 	lws_cancel_service(cx);		/* wakes every service thread */
 	for (i = 1; i <= count; i++)
 		pthread_join(st[i].thread, NULL);
@@ -483,11 +496,14 @@ lwstp_server_serve(const struct lwstp_server_opts *o, int notify_fd)
 
 	while (n >= 0 && !got_stop) {
 		if (got_hup && !deprecated) {
+			unsigned int open;
+
 			stop_listening(cx);
 			deprecated = 1;
+			open = conns_open();
 			lwsl_notice("lwstp-server: reload: listen sockets "
 				    "closed, %u connection%s to finish\n",
-				    conns_open(), conns_open() == 1 ? "" : "s");
+				    open, open == 1 ? "" : "s");
 			if (notify_fd >= 0 && write(notify_fd, "d", 1) != 1)
 				lwsl_warn("lwstp-server: telling the "
 					  "supervisor failed\n");

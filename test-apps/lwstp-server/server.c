@@ -25,8 +25,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#define MAX_P	8	/* -p DIR */
-
 static void
 usage(FILE *f)
 {
@@ -57,7 +55,7 @@ usage(FILE *f)
 		"Signals: SIGHUP reloads (the old server finishes its "
 		"connections),\n"
 		"SIGINT and SIGTERM stop.\n", (1 << LLL_COUNT) - 1,
-		"lwstp-server", MAX_P);
+		"lwstp-server", LWSTP_SERVER_MAX_P);
 }
 
 /* decimal digits only, in min..max */
@@ -172,7 +170,7 @@ main(int argc, const char **argv)
 	const char *write_dir = NULL;
 	struct lwstp_server_opts o;
 	int port = 7681, port_given = 0, check = 0, no_default = 0, n, r;
-	const char *p_dirs[MAX_P];
+	const char *p_dirs[LWSTP_SERVER_MAX_P];
 	int count_p = 0;
 
 	memset(&o, 0, sizeof(o));
@@ -230,9 +228,9 @@ main(int argc, const char **argv)
 			}
 			port_given = 1;
 		} else {
-			if (count_p == MAX_P) {
+			if (count_p == LWSTP_SERVER_MAX_P) {
 				fprintf(stderr, "lwstp-server: more than %d "
-					"-p\n", MAX_P);
+					"-p\n", LWSTP_SERVER_MAX_P);
 				return 1;
 			}
 			p_dirs[count_p++] = v;

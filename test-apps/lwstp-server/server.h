@@ -17,14 +17,17 @@
 
 #include "conf.h"
 
+/** Most -p DIR */
+#define LWSTP_SERVER_MAX_P		8
 /** Most plugin dirs: the default one, -p's and the config's */
-#define LWSTP_SERVER_MAX_PLUGIN_DIRS	(8 + LWSTP_CONF_MAX_PLUGIN_DIRS + 1)
+#define LWSTP_SERVER_MAX_PLUGIN_DIRS	(1 + LWSTP_SERVER_MAX_P + \
+					 LWSTP_CONF_MAX_PLUGIN_DIRS)
 
 /** struct lwstp_server_opts - what the command line says */
 struct lwstp_server_opts {
 	const char	*dir;		/**< the config dir */
 	/** lwstp-server's own plugin dir (unless -n) and -p's, NULL-ended */
-	const char	*plugin_dirs[9 + 1];
+	const char	*plugin_dirs[1 + LWSTP_SERVER_MAX_P + 1];
 	int		count_plugin_dirs;
 	int		logs;		/**< lws log level bitmap */
 };
@@ -56,15 +59,13 @@ void
 lwstp_plugins_unload(struct lwstp_plugins *pl);
 
 /**
- * lwstp_server_http_callback() - the callback of every vhost's protocols[0]
+ * lwstp_server_proto_http - every vhost's protocols[0], "http"
  *
  * lwstp_callback_http_dummy (the lwstp integration) with OpenSSL's own
  * verdict on client certificates kept, and the server's count of open
  * connections (for draining after a reload).
  */
-int
-lwstp_server_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
-			   void *user, void *in, size_t len);
+extern const struct lws_protocols lwstp_server_proto_http;
 
 /**
  * lwstp_server_check() - --check: what the server would refuse to start on
