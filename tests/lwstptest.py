@@ -572,23 +572,29 @@ class ReadyServer:
             self.proc = subprocess.Popen([self.binary] + self.args,
                                          stdout=subprocess.PIPE, stderr=err,
                                          env=self.env)
+        if not self.read_until(self.ready_re, 1, timeout):
+            return False
+        self.ports = [int(p) for g in re.findall(self.ports_re, self.out)
+                      for p in g.split()]
+        return True
+
+    def read_until(self, regex, count=1, timeout=60):
+        """reads stdout into .out until regex matched count times in it;
+        False if the process closed stdout or timeout passed first"""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [],
-                                    max(0.01, deadline - time.monotonic()))
+        while len(re.findall(regex, self.out)) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            r, _, _ = select.select([fd], [], [], left)
             if not r:
                 continue
             data = os.read(fd, 65536).decode(errors="replace")
             if not data:
                 return False            # it exited
             self.out += data
-            if re.search(self.ready_re, self.out):
-                self.ports = [int(p) for g in
-                              re.findall(self.ports_re, self.out)
-                              for p in g.split()]
-                return True
-        return False
+        return True
 
     @property
     def port(self):

@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import re
-import select
 import signal
 import sys
 import tempfile
@@ -51,23 +50,6 @@ def config(d, port, threads):
         "ws-protocols": [{"lws-threadpool": {
             "threads": str(threads), "max-job-size": str(BIG),
             "progress-interval-ms": "0"}}]}])
-
-
-def wait_out(s, regex, count, timeout=TIMEOUT):
-    """reads the server's stdout until regex matched count times"""
-    deadline = time.monotonic() + timeout
-    fd = s.proc.stdout.fileno()
-    while len(re.findall(regex, s.out)) < count:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([fd], [], [], left)
-        if r:
-            data = os.read(fd, 65536).decode(errors="replace")
-            if not data:
-                return False
-            s.out += data
-    return True
 
 
 def wait_err(s, text, timeout=TIMEOUT):
@@ -112,7 +94,8 @@ async def reload_keeps_connections(s, d, port):
 
     config(d, port, 3)
     os.kill(s.proc.pid, signal.SIGHUP)
-    ok = await asyncio.to_thread(wait_out, s, r"lwstp-server: ready\n", 2)
+    ok = await asyncio.to_thread(s.read_until, r"lwstp-server: ready\n", 2,
+                                 TIMEOUT)
     if not R.check(ok and len(set(pids(s))) == 2,
                    "SIGHUP: a new server (another pid) is ready",
                    s.out + s.err[-600:]):
@@ -162,8 +145,8 @@ def main():
     if old:
         ok = wait_err(s, "the old server (pid %d) finished its "
                       "connections, exit 0" % old)
-        ok = ok and wait_out(s, r"stopped \(pid %d\) after a reload" % old,
-                             1)
+        ok = ok and s.read_until(r"stopped \(pid %d\) after a reload" % old,
+                                 1, TIMEOUT)
         R.check(ok,
                 "the old server exits 0 once its connections closed",
                 s.err[-600:])

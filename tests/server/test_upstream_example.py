@@ -22,6 +22,7 @@ page compared with the file), writes the access log, and stops cleanly."""
 
 import os
 import re
+import stat
 import sys
 import tempfile
 
@@ -65,7 +66,6 @@ def vhost_text(port, log):
 def others_may_read(path):
     """every directory above path lets others through, and path is
     readable by others (what the server needs once it runs as nobody)"""
-    import stat
     d = os.path.dirname(os.path.abspath(path))
     while True:
         if not os.stat(d).st_mode & stat.S_IXOTH:
